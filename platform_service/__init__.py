@@ -1,0 +1,1 @@
+"""platform_service: Stripe Connect branding, portal settings and bulk jobs."""
