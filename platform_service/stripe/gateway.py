@@ -1,0 +1,620 @@
+"""The one Stripe gateway: the only module of the service that imports `stripe`.
+
+Domain code gets plain JSON dicts back and `StripeGatewayError` on failure; it
+never sees stripe-python's classes. Parameters are typed with the SDK's own
+TypedDicts, re-exported here so callers don't import `stripe` themselves.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, Literal, TypeVar
+
+import stripe
+from stripe._api_version import _ApiVersion
+from stripe._base_address import BaseAddresses
+from stripe.params import (
+    AccountCreateParams as AccountCreateParams,
+)
+from stripe.params import (
+    AccountLinkCreateParams as AccountLinkCreateParams,
+)
+from stripe.params import (
+    AccountListParams as AccountListParams,
+)
+from stripe.params import (
+    AccountUpdateParams as AccountUpdateParams,
+)
+from stripe.params import (
+    AccountUpdateParamsBusinessProfile as AccountUpdateParamsBusinessProfile,
+)
+from stripe.params import (
+    AccountUpdateParamsSettings as AccountUpdateParamsSettings,
+)
+from stripe.params import (
+    AccountUpdateParamsSettingsBranding as AccountUpdateParamsSettingsBranding,
+)
+from stripe.params import (
+    CustomerCreateParams as CustomerCreateParams,
+)
+from stripe.params.billing_portal import (
+    ConfigurationCreateParams as PortalConfigurationCreateParams,
+)
+from stripe.params.billing_portal import (
+    ConfigurationCreateParamsFeatures as PortalConfigurationCreateParamsFeatures,
+)
+from stripe.params.billing_portal import (
+    ConfigurationListParams as PortalConfigurationListParams,
+)
+from stripe.params.billing_portal import (
+    ConfigurationUpdateParams as PortalConfigurationUpdateParams,
+)
+from stripe.params.billing_portal import (
+    ConfigurationUpdateParamsFeatures as PortalConfigurationUpdateParamsFeatures,
+)
+from stripe.params.billing_portal import (
+    SessionCreateParams as PortalSessionCreateParams,
+)
+from stripe.params.billing_portal import (
+    SessionCreateParamsFlowData as PortalSessionCreateParamsFlowData,
+)
+
+from platform_service.stripe.errors import StripeGatewayError, map_stripe_error, signature_error
+from platform_service.stripe.metrics import StripeMetrics, default_metrics
+
+__all__ = [
+    "JSON",
+    "PINNED_API_VERSION",
+    "AccountCreateParams",
+    "AccountLinkCreateParams",
+    "AccountListParams",
+    "AccountUpdateParams",
+    "AccountUpdateParamsBusinessProfile",
+    "AccountUpdateParamsSettings",
+    "AccountUpdateParamsSettingsBranding",
+    "BeforeCall",
+    "CustomerCreateParams",
+    "FilePurpose",
+    "PortalConfigurationCreateParams",
+    "PortalConfigurationCreateParamsFeatures",
+    "PortalConfigurationListParams",
+    "PortalConfigurationUpdateParams",
+    "PortalConfigurationUpdateParamsFeatures",
+    "PortalSessionCreateParams",
+    "PortalSessionCreateParamsFlowData",
+    "RejectReason",
+    "StripeGateway",
+    "StripeGatewayError",
+]
+
+logger = logging.getLogger(__name__)
+
+PINNED_API_VERSION: str = _ApiVersion.CURRENT
+
+JSON = dict[str, Any]
+BeforeCall = Callable[[str, str | None], Awaitable[None]]
+FilePurpose = Literal["business_icon", "business_logo"]
+RejectReason = Literal["fraud", "terms_of_service", "other"]
+
+_T = TypeVar("_T")
+_Obj = TypeVar("_Obj", bound=stripe.StripeObject)
+
+# Stripe's maximum page size: fewer list calls, which the concurrency limiter
+# counts heavily.
+_PAGE_LIMIT = 100
+
+
+def _json(obj: stripe.StripeObject) -> JSON:
+    # for_json turns Decimals back into the strings Stripe sent.
+    return obj.to_dict(recursive=True, for_json=True)
+
+
+class StripeGateway:
+    """Typed async access to the Stripe API through one `StripeClient`."""
+
+    def __init__(
+        self,
+        *,
+        secret_key: str,
+        api_base: str | None = None,
+        api_version: str = PINNED_API_VERSION,
+        max_network_retries: int = 2,
+        timeout_s: float = 20.0,
+        before_call: BeforeCall | None = None,
+        metrics: StripeMetrics | None = None,
+    ) -> None:
+        self._http_client = stripe.HTTPXClient(timeout=timeout_s)
+        base_addresses: BaseAddresses | None = None
+        if api_base is not None:
+            base_addresses = {"api": api_base, "files": api_base, "connect": api_base}
+        self._client = stripe.StripeClient(
+            secret_key,
+            stripe_version=api_version,
+            base_addresses=base_addresses,
+            # StripeClient retries nothing unless told; the SDK's loop covers
+            # 409/5xx/connection errors/Stripe-Should-Retry with the same
+            # idempotency key, and deliberately leaves plain 429s to the caller.
+            max_network_retries=max_network_retries,
+            http_client=self._http_client,
+        )
+        self._before_call = before_call
+        self._metrics = metrics if metrics is not None else default_metrics()
+        self.api_version = api_version
+
+    async def aclose(self) -> None:
+        """Close the underlying HTTP connection pool."""
+        await self._http_client.close_async()  # type: ignore[no-untyped-call]  # SDK leaves it unannotated
+
+    # -- plumbing -----------------------------------------------------------
+
+    async def _call(
+        self,
+        operation: str,
+        stripe_account: str | None,
+        request: Callable[[], Awaitable[_T]],
+    ) -> _T:
+        if self._before_call is not None:
+            await self._before_call(operation, stripe_account)
+        # Only the operation and account: params may carry URLs or personal data.
+        logger.debug("stripe.%s", operation, extra={"stripe_account": stripe_account})
+        started = time.perf_counter()
+        try:
+            result = await request()
+        except stripe.StripeError as exc:
+            error = map_stripe_error(exc, stripe_account=stripe_account)
+            self._metrics.observe(operation, time.perf_counter() - started, error.kind.value)
+            raise error from exc
+        self._metrics.observe(operation, time.perf_counter() - started)
+        return result
+
+    async def _json_call(
+        self,
+        operation: str,
+        stripe_account: str | None,
+        request: Callable[[], Awaitable[_Obj]],
+    ) -> JSON:
+        return _json(await self._call(operation, stripe_account, request))
+
+    async def _paginate(
+        self,
+        operation: str,
+        stripe_account: str | None,
+        fetch_page: Callable[[str | None], Awaitable[stripe.ListObject[_Obj]]],
+    ) -> AsyncIterator[JSON]:
+        # Paging by hand (not auto_paging_iter) so every page goes through the
+        # before_call hook, the metrics and the error mapping.
+        starting_after: str | None = None
+        while True:
+            page = await self._call(operation, stripe_account, partial(fetch_page, starting_after))
+            for item in page.data:
+                yield _json(item)
+            if not page.has_more or not page.data:
+                return
+            starting_after = str(page.data[-1]["id"])
+
+    @staticmethod
+    def _options(
+        stripe_account: str | None, idempotency_key: str | None = None
+    ) -> stripe.RequestOptions:
+        options: stripe.RequestOptions = {}
+        if stripe_account is not None:
+            options["stripe_account"] = stripe_account
+        if idempotency_key is not None:
+            if not idempotency_key:
+                raise ValueError("idempotency_key must not be empty")
+            options["idempotency_key"] = idempotency_key
+        return options
+
+    # -- accounts (always on the platform: the id is in the path) -----------
+
+    async def create_account(self, params: AccountCreateParams, *, idempotency_key: str) -> JSON:
+        """Create a connected account."""
+        return await self._json_call(
+            "accounts.create",
+            None,
+            partial(
+                self._client.v1.accounts.create_async, params, self._options(None, idempotency_key)
+            ),
+        )
+
+    async def retrieve_account(
+        self, account_id: str, *, expand: Sequence[str] | None = None
+    ) -> JSON:
+        """Fetch a connected account."""
+        return await self._json_call(
+            "accounts.retrieve",
+            account_id,
+            partial(
+                self._client.v1.accounts.retrieve_async,
+                account_id,
+                {"expand": list(expand)} if expand else None,
+                self._options(None),
+            ),
+        )
+
+    async def update_account(
+        self, account_id: str, params: AccountUpdateParams, *, idempotency_key: str
+    ) -> JSON:
+        """Update a connected account (e.g. `settings.branding`, `business_profile.name`)."""
+        return await self._json_call(
+            "accounts.update",
+            account_id,
+            partial(
+                self._client.v1.accounts.update_async,
+                account_id,
+                params,
+                self._options(None, idempotency_key),
+            ),
+        )
+
+    async def iter_accounts(self, params: AccountListParams | None = None) -> AsyncIterator[JSON]:
+        """Iterate over every connected account, fetching pages of 100 lazily."""
+        base: AccountListParams = {"limit": _PAGE_LIMIT, **(params or {})}
+
+        def fetch(starting_after: str | None) -> Awaitable[stripe.ListObject[stripe.Account]]:
+            page_params = base.copy()
+            if starting_after is not None:
+                page_params["starting_after"] = starting_after
+            return self._client.v1.accounts.list_async(page_params, self._options(None))
+
+        async for account in self._paginate("accounts.list", None, fetch):
+            yield account
+
+    async def delete_account(self, account_id: str) -> JSON:
+        """Delete a connected account (no idempotency key: v1 ignores it on DELETE)."""
+        return await self._json_call(
+            "accounts.delete",
+            account_id,
+            partial(self._client.v1.accounts.delete_async, account_id, None, self._options(None)),
+        )
+
+    async def reject_account(
+        self, account_id: str, *, reason: RejectReason, idempotency_key: str
+    ) -> JSON:
+        """Reject a connected account (fraud, terms of service or other)."""
+        return await self._json_call(
+            "accounts.reject",
+            account_id,
+            partial(
+                self._client.v1.accounts.reject_async,
+                account_id,
+                {"reason": reason},
+                self._options(None, idempotency_key),
+            ),
+        )
+
+    async def retrieve_current_account(self, *, stripe_account: str | None) -> JSON:
+        """Fetch the account the key (or `stripe_account`) refers to: `GET /v1/account`."""
+        return await self._json_call(
+            "account.retrieve_current",
+            stripe_account,
+            partial(
+                self._client.v1.accounts.retrieve_current_async,
+                None,
+                self._options(stripe_account),
+            ),
+        )
+
+    async def create_account_link(
+        self, params: AccountLinkCreateParams, *, idempotency_key: str
+    ) -> JSON:
+        """Create a hosted onboarding/update link (a bearer URL: never log or store it)."""
+        return await self._json_call(
+            "account_links.create",
+            params.get("account"),
+            partial(
+                self._client.v1.account_links.create_async,
+                params,
+                self._options(None, idempotency_key),
+            ),
+        )
+
+    # -- files (always on the platform) -------------------------------------
+
+    async def upload_file(
+        self, purpose: FilePurpose, filename: str, content: bytes, *, idempotency_key: str
+    ) -> JSON:
+        """Upload a branding image on the platform, for use in any account's `settings.branding`."""
+        # Never with Stripe-Account: a file uploaded on the connected account
+        # makes `accounts.update` fail with "No such file upload"; the platform
+        # owns branding files and passes their ids to the account.
+        upload = io.BytesIO(content)
+        upload.name = filename
+        return await self._json_call(
+            "files.create",
+            None,
+            partial(
+                self._client.v1.files.create_async,
+                {"purpose": purpose, "file": upload},
+                self._options(None, idempotency_key),
+            ),
+        )
+
+    async def retrieve_file(self, file_id: str) -> JSON:
+        """Fetch a file's metadata (on the platform, where branding files live)."""
+        return await self._json_call(
+            "files.retrieve",
+            None,
+            partial(self._client.v1.files.retrieve_async, file_id, None, self._options(None)),
+        )
+
+    # -- customers, catalogue -----------------------------------------------
+
+    async def create_customer(
+        self,
+        params: CustomerCreateParams,
+        *,
+        stripe_account: str | None,
+        idempotency_key: str,
+    ) -> JSON:
+        """Create a customer on the platform or on a connected account."""
+        return await self._json_call(
+            "customers.create",
+            stripe_account,
+            partial(
+                self._client.v1.customers.create_async,
+                params,
+                self._options(stripe_account, idempotency_key),
+            ),
+        )
+
+    async def retrieve_customer(self, customer_id: str, *, stripe_account: str | None) -> JSON:
+        """Fetch a customer."""
+        return await self._json_call(
+            "customers.retrieve",
+            stripe_account,
+            partial(
+                self._client.v1.customers.retrieve_async,
+                customer_id,
+                None,
+                self._options(stripe_account),
+            ),
+        )
+
+    async def retrieve_product(self, product_id: str, *, stripe_account: str | None) -> JSON:
+        """Fetch a product."""
+        return await self._json_call(
+            "products.retrieve",
+            stripe_account,
+            partial(
+                self._client.v1.products.retrieve_async,
+                product_id,
+                None,
+                self._options(stripe_account),
+            ),
+        )
+
+    async def retrieve_price(self, price_id: str, *, stripe_account: str | None) -> JSON:
+        """Fetch a price."""
+        return await self._json_call(
+            "prices.retrieve",
+            stripe_account,
+            partial(
+                self._client.v1.prices.retrieve_async,
+                price_id,
+                None,
+                self._options(stripe_account),
+            ),
+        )
+
+    async def list_prices(
+        self, *, product: str, stripe_account: str | None, active: bool | None = None
+    ) -> list[JSON]:
+        """Return every price of one product (all pages)."""
+
+        def fetch(starting_after: str | None) -> Awaitable[stripe.ListObject[stripe.Price]]:
+            page_params: stripe.params.PriceListParams = {
+                "product": product,
+                "limit": _PAGE_LIMIT,
+            }
+            if active is not None:
+                page_params["active"] = active
+            if starting_after is not None:
+                page_params["starting_after"] = starting_after
+            return self._client.v1.prices.list_async(page_params, self._options(stripe_account))
+
+        return [price async for price in self._paginate("prices.list", stripe_account, fetch)]
+
+    async def retrieve_coupon(self, coupon_id: str, *, stripe_account: str | None) -> JSON:
+        """Fetch a coupon."""
+        return await self._json_call(
+            "coupons.retrieve",
+            stripe_account,
+            partial(
+                self._client.v1.coupons.retrieve_async,
+                coupon_id,
+                None,
+                self._options(stripe_account),
+            ),
+        )
+
+    async def retrieve_promotion_code(
+        self, promotion_code_id: str, *, stripe_account: str | None
+    ) -> JSON:
+        """Fetch a promotion code."""
+        return await self._json_call(
+            "promotion_codes.retrieve",
+            stripe_account,
+            partial(
+                self._client.v1.promotion_codes.retrieve_async,
+                promotion_code_id,
+                None,
+                self._options(stripe_account),
+            ),
+        )
+
+    # -- customer portal ----------------------------------------------------
+
+    async def create_portal_configuration(
+        self,
+        params: PortalConfigurationCreateParams,
+        *,
+        stripe_account: str | None,
+        idempotency_key: str,
+    ) -> JSON:
+        """Create a billing portal configuration (never the account's default)."""
+        return await self._json_call(
+            "billing_portal.configurations.create",
+            stripe_account,
+            partial(
+                self._client.v1.billing_portal.configurations.create_async,
+                params,
+                self._options(stripe_account, idempotency_key),
+            ),
+        )
+
+    async def update_portal_configuration(
+        self,
+        configuration_id: str,
+        params: PortalConfigurationUpdateParams,
+        *,
+        stripe_account: str | None,
+        idempotency_key: str,
+    ) -> JSON:
+        """Update a billing portal configuration (`active=False` retires it)."""
+        return await self._json_call(
+            "billing_portal.configurations.update",
+            stripe_account,
+            partial(
+                self._client.v1.billing_portal.configurations.update_async,
+                configuration_id,
+                params,
+                self._options(stripe_account, idempotency_key),
+            ),
+        )
+
+    async def retrieve_portal_configuration(
+        self, configuration_id: str, *, stripe_account: str | None
+    ) -> JSON:
+        """Fetch a billing portal configuration."""
+        return await self._json_call(
+            "billing_portal.configurations.retrieve",
+            stripe_account,
+            partial(
+                self._client.v1.billing_portal.configurations.retrieve_async,
+                configuration_id,
+                None,
+                self._options(stripe_account),
+            ),
+        )
+
+    async def list_portal_configurations(
+        self,
+        params: PortalConfigurationListParams | None = None,
+        *,
+        stripe_account: str | None,
+    ) -> list[JSON]:
+        """Return the account's billing portal configurations (all pages)."""
+        base: PortalConfigurationListParams = {"limit": _PAGE_LIMIT, **(params or {})}
+
+        def fetch(
+            starting_after: str | None,
+        ) -> Awaitable[stripe.ListObject[stripe.billing_portal.Configuration]]:
+            page_params = base.copy()
+            if starting_after is not None:
+                page_params["starting_after"] = starting_after
+            return self._client.v1.billing_portal.configurations.list_async(
+                page_params, self._options(stripe_account)
+            )
+
+        operation = "billing_portal.configurations.list"
+        return [cfg async for cfg in self._paginate(operation, stripe_account, fetch)]
+
+    async def create_portal_session(
+        self,
+        params: PortalSessionCreateParams,
+        *,
+        stripe_account: str | None,
+        idempotency_key: str,
+    ) -> JSON:
+        """Open a portal session; its `url` is a bearer credential: never log or store it."""
+        return await self._json_call(
+            "billing_portal.sessions.create",
+            stripe_account,
+            partial(
+                self._client.v1.billing_portal.sessions.create_async,
+                params,
+                self._options(stripe_account, idempotency_key),
+            ),
+        )
+
+    # -- events and webhooks ------------------------------------------------
+
+    async def iter_events(
+        self,
+        *,
+        stripe_account: str | None,
+        created_gte: int | None = None,
+        types: Sequence[str] | None = None,
+    ) -> AsyncIterator[JSON]:
+        """Iterate over events (newest first, as Stripe lists them), e.g. to replay missed ones."""
+
+        def fetch(starting_after: str | None) -> Awaitable[stripe.ListObject[stripe.Event]]:
+            page_params: stripe.params.EventListParams = {"limit": _PAGE_LIMIT}
+            if created_gte is not None:
+                page_params["created"] = {"gte": created_gte}
+            if types:
+                page_params["types"] = list(types)
+            if starting_after is not None:
+                page_params["starting_after"] = starting_after
+            return self._client.v1.events.list_async(page_params, self._options(stripe_account))
+
+        async for event in self._paginate("events.list", stripe_account, fetch):
+            yield event
+
+    async def retrieve_event(self, event_id: str, *, stripe_account: str | None) -> JSON:
+        """Fetch one event."""
+        return await self._json_call(
+            "events.retrieve",
+            stripe_account,
+            partial(
+                self._client.v1.events.retrieve_async,
+                event_id,
+                None,
+                self._options(stripe_account),
+            ),
+        )
+
+    def construct_event(
+        self,
+        payload: bytes,
+        sig_header: str | None,
+        secrets: Sequence[str],
+        tolerance: int = 300,
+    ) -> JSON:
+        """Verify a webhook against any of `secrets` (rotation) and return the event."""
+        usable = [secret for secret in secrets if secret]
+        if not usable:
+            # Refuse rather than accept unsigned events when nothing is configured.
+            raise signature_error("no webhook signing secret configured", code="no_secret")
+        if not sig_header:
+            raise signature_error("missing Stripe-Signature header", code="missing_signature")
+        last: stripe.SignatureVerificationError | None = None
+        for secret in usable:
+            try:
+                event = self._client.construct_event(payload, sig_header, secret, tolerance)
+            except stripe.SignatureVerificationError as exc:
+                last = exc
+                continue
+            except ValueError as exc:
+                # Signed but not a snapshot event (bad JSON, or a thin v2 payload).
+                raise signature_error(
+                    f"invalid webhook payload: {exc}", code="invalid_payload"
+                ) from exc
+            return _json(event)
+        message = last.user_message if last is not None else None
+        raise signature_error(str(message or "signature verification failed"))
+
+    # -- readiness ----------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Check Stripe answers with this key (a cheap `GET /v1/account`)."""
+        await self._call(
+            "account.retrieve_current",
+            None,
+            partial(self._client.v1.accounts.retrieve_current_async, None, self._options(None)),
+        )
