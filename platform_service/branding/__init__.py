@@ -1,0 +1,1 @@
+"""Branding: per-account and platform branding, the resolution rule, uploads, preview."""
