@@ -1,0 +1,93 @@
+"""The Litestar app factory: plugins, routes, dependencies, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from advanced_alchemy.extensions.litestar import (
+    AsyncSessionConfig,
+    SQLAlchemyAsyncConfig,
+    SQLAlchemyPlugin,
+)
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from platform_service import __version__
+from platform_service.auth.guard import api_key_middleware, provide_caller
+from platform_service.auth.routes import AuditController
+from platform_service.errors import exception_handlers
+from platform_service.health import HealthController
+from platform_service.jobs.queue import JobQueue
+from platform_service.runtime import Runtime
+from platform_service.settings import Settings, load_settings
+from platform_service.stripe.gateway import StripeGateway
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    public_url: str | None = None,
+) -> Litestar:
+    """Build the app; it owns `runtime` (closing it on shutdown) unless one is passed in."""
+    settings = settings or (runtime.settings if runtime else load_settings())
+    owns_runtime = runtime is None
+    rt = runtime or Runtime.build(settings, role="api", public_url=public_url)
+    logging.basicConfig(level=settings.log_level.upper())
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if rt.queue is None:
+            await rt.start_queue()
+        try:
+            yield
+        finally:
+            if owns_runtime:
+                await rt.aclose()
+
+    def provide_runtime() -> Runtime:
+        return rt
+
+    def provide_gateway() -> StripeGateway:
+        return rt.gateway
+
+    def provide_queue() -> JobQueue:
+        assert rt.queue is not None, "the job queue starts with the app"
+        return rt.queue
+
+    db_config = SQLAlchemyAsyncConfig(
+        engine_instance=rt.engine,
+        before_send_handler="autocommit",
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+    )
+    return Litestar(
+        route_handlers=[HealthController, AuditController],
+        plugins=[SQLAlchemyPlugin(config=db_config)],
+        middleware=[api_key_middleware()],
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "gateway": Provide(provide_gateway, sync_to_thread=False),
+            "queue": Provide(provide_queue, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+        },
+        exception_handlers=exception_handlers(),
+        openapi_config=OpenAPIConfig(
+            title="platform_service",
+            version=__version__,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")}
+            ),
+            security=[{"ApiKey": []}],
+        ),
+        lifespan=[lifespan],
+        state=State({"session_maker": rt.session_maker, "runtime": rt}),
+    )

@@ -1,0 +1,1 @@
+"""API keys, roles, the tenant guard and the audit log."""

@@ -1,0 +1,71 @@
+"""The guard that gives every route its caller, and the checks routes use.
+
+Every path is authenticated except the health probes, the OpenAPI document,
+metrics and the Stripe webhook endpoints (those are signature-verified).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.middleware.base import DefineMiddleware
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from platform_service.auth.keys import Caller, authenticate
+from platform_service.errors import AuthenticationFailed, Forbidden, NotFound
+
+PUBLIC_PATHS = (
+    "^/health/",
+    "^/schema",
+    "^/metrics$",
+    "^/v1/webhooks/",
+    "^/static/",
+    "^/accounts/[^/]+/onboarding/refresh",
+)
+
+
+class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
+    """Reads `Authorization: Bearer <key>` and sets `request.user` to a `Caller`."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not header:
+            raise AuthenticationFailed(
+                "Missing API key: send `Authorization: Bearer <key>`.", code="missing_api_key"
+            )
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationFailed("Malformed Authorization header: expected `Bearer <key>`.")
+        session_maker: async_sessionmaker[AsyncSession] = connection.app.state.session_maker
+        async with session_maker() as session:
+            caller = await authenticate(session, token.strip())
+        if caller is None:
+            raise AuthenticationFailed("Unknown or revoked API key.")
+        return AuthenticationResult(user=caller, auth=caller.key_id)
+
+
+def api_key_middleware() -> DefineMiddleware:
+    return DefineMiddleware(ApiKeyMiddleware, exclude=list(PUBLIC_PATHS))
+
+
+def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Route guard: admin keys only."""
+    caller: Caller = connection.user
+    if not caller.is_admin:
+        raise Forbidden("This operation needs an admin API key.", code="admin_required")
+
+
+def ensure_account_access(caller: Caller, account_id: str) -> None:
+    """A seller asking for another seller's account gets the same 404 as for a missing one."""
+    if not caller.can_access(account_id):
+        raise NotFound(f"No such account: '{account_id}'", param="id")
+
+
+def provide_caller(request: Any) -> Caller:
+    caller: Caller = request.user
+    return caller

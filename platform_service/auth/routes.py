@@ -1,0 +1,49 @@
+"""`GET /v1/audit-events`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_service.auth import audit
+from platform_service.auth.guard import admin_only
+from platform_service.auth.schemas import AuditEventList, AuditEventOut
+
+
+class AuditController(Controller):
+    path = "/v1/audit-events"
+    guards = [admin_only]
+    tags = ["Audit"]
+
+    @get(operation_id="ListAuditEvents", summary="Audit log, newest first")
+    async def list_audit_events(
+        self,
+        db_session: AsyncSession,
+        account_id: str | None = None,
+        action: str | None = None,
+        starting_after: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> AuditEventList:
+        rows = await audit.list_events(
+            db_session,
+            account_id=account_id,
+            action=action,
+            limit=limit + 1,
+            starting_after=starting_after,
+        )
+        data = [
+            AuditEventOut(
+                id=r.id,
+                created_at=r.created_at,
+                actor=r.actor,
+                action=r.action,
+                account_id=r.account_id,
+                before=r.before,
+                after=r.after,
+            )
+            for r in rows[:limit]
+        ]
+        return AuditEventList(data=data, has_more=len(rows) > limit)

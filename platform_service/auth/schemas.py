@@ -1,0 +1,23 @@
+"""API shapes of the auth domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+
+class AuditEventOut(msgspec.Struct, omit_defaults=True, kw_only=True):
+    id: str
+    created_at: datetime
+    actor: str
+    action: str
+    account_id: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class AuditEventList(msgspec.Struct, kw_only=True):
+    data: list[AuditEventOut]
+    has_more: bool

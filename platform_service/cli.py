@@ -1,0 +1,239 @@
+"""`platform-service serve|worker|sandbox|db|keys …`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import click
+
+from platform_service.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.version_option(package_name="platform-service")
+def main() -> None:
+    """platform_service: connected accounts, branding and customer portals for a Stripe Connect platform."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (PLATFORM_HOST, default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (PLATFORM_PORT, default 8000).")
+@click.option(
+    "--admin-key/--no-admin-key",
+    default=None,
+    help="Create and print an admin key at start (default: on with the embedded sandbox).",
+)
+def serve(host: str | None, port: int | None, admin_key: bool | None) -> None:
+    """Run the HTTP API (and, without REDIS_URL, the jobs in-process)."""
+    import uvicorn
+
+    from platform_service.app import create_app
+    from platform_service.auth.keys import create_key
+    from platform_service.db.migrate import upgrade
+    from platform_service.runtime import Runtime
+
+    settings = _settings()
+    host = host or settings.host
+    port = port if port is not None else settings.port
+    public_url = settings.public_url or f"http://{host}:{port}"
+    if settings.is_sqlite:
+        # The embedded default migrates itself; PostgreSQL deployments run `db upgrade`.
+        asyncio.run(upgrade(settings.database_url))
+    runtime = Runtime.build(settings, role="api", public_url=public_url)
+    show_key = admin_key if admin_key is not None else runtime.sandbox is not None
+
+    async def _make_key() -> str:
+        async with runtime.session() as session, session.begin():
+            _, raw = await create_key(session, role="admin", name="serve")
+        return raw
+
+    app = create_app(settings, runtime=runtime)
+    key = asyncio.run(_make_key()) if show_key else None
+    click.echo(
+        f"platform_service listening on {public_url}  (API docs: {public_url}/schema)", err=True
+    )
+    if runtime.sandbox is not None:
+        click.echo(f"Stripe: local sandbox at {runtime.sandbox.url} (not Stripe)", err=True)
+    if key:
+        click.echo(f"admin key: {key}", err=True)
+        click.echo(
+            f'try: curl -H "Authorization: Bearer {key}" {public_url}/health/ready', err=True
+        )
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+    finally:
+        asyncio.run(runtime.aclose())
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
+@click.option(
+    "--max-jobs", default=10, show_default=True, help="Jobs run concurrently per process."
+)
+def worker(burst: bool, max_jobs: int) -> None:
+    """Run an arq worker for the background and bulk jobs (needs REDIS_URL)."""
+    from platform_service.jobs.worker import build_worker
+
+    settings = _settings()
+    try:
+        w = build_worker(settings, burst=burst, max_jobs=max_jobs)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    w.run()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=12111, show_default=True, type=int)
+@click.option(
+    "--rate-limit", type=float, default=None, help="Global requests per second (off by default)."
+)
+@click.option("--latency-ms", type=int, default=0, show_default=True)
+@click.option(
+    "--fail-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of requests answered 500.",
+)
+@click.option(
+    "--webhook", "webhooks", multiple=True, help="URL=SECRET, repeatable; add ?connect for Connect."
+)
+@click.option("--demo/--no-demo", default=False, help="Seed demo accounts, products and customers.")
+def sandbox(
+    host: str,
+    port: int,
+    rate_limit: float | None,
+    latency_ms: int,
+    fail_rate: float,
+    webhooks: tuple[str, ...],
+    demo: bool,
+) -> None:
+    """Run the local Stripe sandbox standalone (a stand-in for Stripe's API, never Stripe)."""
+    from platform_service.sandbox.server import SandboxConfig, run_standalone
+
+    hooks: list[tuple[str, str, bool]] = []
+    for spec in webhooks:
+        url, sep, secret = spec.rpartition("=")
+        if not sep or not url or not secret:
+            raise click.BadParameter(f"expected URL=SECRET, got {spec!r}", param_hint="--webhook")
+        connect = url.endswith("?connect") or "/connect" in url
+        hooks.append((url.removesuffix("?connect"), secret, connect))
+    run_standalone(
+        SandboxConfig(
+            host=host,
+            port=port,
+            rate_limit=rate_limit,
+            latency_ms=latency_ms,
+            fail_rate=fail_rate,
+            webhooks=hooks,
+            seed_demo=demo,
+        )
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from platform_service.db.migrate import upgrade
+
+    settings = _settings()
+    asyncio.run(upgrade(settings.database_url, revision))
+    click.echo(f"database at {revision}", err=True)
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (e.g. `base`)."""
+    from platform_service.db.migrate import downgrade
+
+    asyncio.run(downgrade(_settings().database_url, revision))
+    click.echo(f"database at {revision}", err=True)
+
+
+@main.group()
+def keys() -> None:
+    """API keys: create, list, revoke."""
+
+
+async def _with_session(fn: Any) -> Any:
+    from platform_service.db.engine import create_engine, create_session_maker
+
+    engine = create_engine(_settings().database_url)
+    try:
+        async with create_session_maker(engine)() as session, session.begin():
+            return await fn(session)
+    finally:
+        await engine.dispose()
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(["admin", "seller"]), required=True)
+@click.option(
+    "--account",
+    "account_id",
+    default=None,
+    help="The connected account (acct_…) a seller key is bound to.",
+)
+@click.option("--name", default=None, help="A label to recognise the key by.")
+def keys_create(role: str, account_id: str | None, name: str | None) -> None:
+    """Create a key and print it: the only line on stdout, shown once."""
+    from platform_service.auth.keys import KeyError_, create_key
+
+    async def run(session: Any) -> str:
+        _, raw = await create_key(
+            session, role="admin" if role == "admin" else "seller", account_id=account_id, name=name
+        )
+        return raw
+
+    try:
+        raw = asyncio.run(_with_session(run))
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(raw)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys (prefix, role, account, state); secrets are never shown."""
+    from platform_service.auth.keys import list_keys
+
+    rows = asyncio.run(_with_session(list_keys))
+    for row in rows:
+        state = "revoked" if row.revoked_at else "active"
+        click.echo(
+            f"{row.id}\tpsk_{row.prefix}_…\t{row.role}\t{row.account_id or '-'}\t{state}\t{row.name or ''}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id (key_…) or prefix."""
+    from platform_service.auth.keys import KeyError_, revoke_key
+
+    try:
+        row = asyncio.run(_with_session(lambda s: revoke_key(s, key_id)))
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"revoked {row.id}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

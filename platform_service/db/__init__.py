@@ -1,0 +1,1 @@
+"""Persistence: the engine and session factory, the declarative base, migrations."""

@@ -1,0 +1,7 @@
+"""Imports every domain's models so `Base.metadata` knows all tables (Alembic, tests)."""
+
+from platform_service.auth import models as auth_models
+from platform_service.db.base import Base
+from platform_service.jobs import models as job_models
+
+__all__ = ["Base", "auth_models", "job_models"]

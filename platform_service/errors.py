@@ -1,0 +1,205 @@
+"""The service's errors and the one error shape every failure is answered in:
+`{"error": {"type", "code", "message", "param"?}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True, kw_only=True):
+    type: str
+    code: str
+    message: str
+    param: str | None = None
+
+
+class ErrorResponse(msgspec.Struct):
+    """The shape of every error the API returns."""
+
+    error: ErrorBody
+
+
+class ServiceError(Exception):
+    """Base of the errors the service raises on purpose."""
+
+    status_code = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.param = param
+        self.headers = headers or {}
+
+    def body(self) -> ErrorResponse:
+        return ErrorResponse(
+            ErrorBody(type=self.type, code=self.code, message=self.message, param=self.param)
+        )
+
+
+class ValidationFailed(ServiceError):
+    status_code = 422
+    code = "parameter_invalid"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "resource_missing"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    type = "conflict_error"
+    code = "conflict"
+
+
+class AuthenticationFailed(ServiceError):
+    status_code = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class RateLimited(ServiceError):
+    status_code = 429
+    type = "rate_limit_error"
+    code = "rate_limit"
+
+
+class UpstreamError(ServiceError):
+    status_code = 502
+    type = "upstream_error"
+    code = "stripe_error"
+
+
+def error_response(exc: ServiceError) -> Response[ErrorResponse]:
+    return Response(
+        exc.body(), status_code=exc.status_code, headers=exc.headers, media_type=MediaType.JSON
+    )
+
+
+_MSGSPEC_PATH = re.compile(r" - at `\$((?:\.[^`.\[]+|\[\d+\])*)`$")
+
+
+def _param_from_msgspec(message: str) -> tuple[str, str | None]:
+    """Split msgspec's "… - at `$.a.b[0]`" into a message and a dotted param."""
+    match = _MSGSPEC_PATH.search(message)
+    if match is None:
+        return message, None
+    path = match.group(1).lstrip(".").replace(".[", "[")
+    text = message[: match.start()]
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", text)
+    if unknown:
+        path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+        text = f"Unknown field `{unknown.group(1)}`"
+    missing = re.match(r"Object missing required field `([^`]+)`", text)
+    if missing:
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+        text = f"Missing required field `{missing.group(1)}`"
+    return text, path or None
+
+
+def _validation_handler(
+    _: Request[Any, Any, Any], exc: ValidationException
+) -> Response[ErrorResponse]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    message, param = exc.detail, None
+    if extra:
+        first = extra[0] if isinstance(extra[0], dict) else {}
+        message, param = _param_from_msgspec(str(first.get("message", exc.detail)))
+        if param is None and first.get("key"):
+            param = str(first["key"])
+    elif exc.detail:
+        message, param = _param_from_msgspec(exc.detail)
+    return error_response(ValidationFailed(message, param=param))
+
+
+def _service_error_handler(_: Request[Any, Any, Any], exc: ServiceError) -> Response[ErrorResponse]:
+    return error_response(exc)
+
+
+_STATUS_TYPES = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("authentication_error", "missing_api_key"),
+    403: ("permission_error", "forbidden"),
+    404: ("invalid_request_error", "resource_missing"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    409: ("conflict_error", "conflict"),
+    413: ("invalid_request_error", "payload_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
+    429: ("rate_limit_error", "rate_limit"),
+}
+
+
+def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorResponse]:
+    status = exc.status_code
+    type_, code = _STATUS_TYPES.get(status, ("api_error", "internal_error"))
+    if status == 404 and exc.detail == "Not Found":
+        message = "No such route."
+    else:
+        message = str(exc.detail)
+    err = ServiceError(message, code=code, status_code=status, headers=dict(exc.headers or {}))
+    err.type = type_
+    return error_response(err)
+
+
+def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    err = ServiceError(
+        "An internal error occurred.",
+        code="internal_error",
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+    err.type = "api_error"
+    return error_response(err)
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    handlers: ExceptionHandlersMap = {
+        ValidationException: _validation_handler,
+        ServiceError: _service_error_handler,
+        NotAuthorizedException: _http_handler,
+        PermissionDeniedException: _http_handler,
+        HTTPException: _http_handler,
+        Exception: _unhandled,
+    }
+    return handlers

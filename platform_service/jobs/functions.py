@@ -1,0 +1,5 @@
+"""Imports the modules whose jobs the worker runs (each registers itself)."""
+
+from platform_service.jobs import maintenance
+
+__all__ = ["maintenance"]

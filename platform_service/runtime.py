@@ -1,0 +1,148 @@
+"""The composition root: everything a process needs, built once from `Settings`.
+
+The API, the worker and the CLI each build one `Runtime`; domain code receives
+its parts (a session, the gateway, the queue), never the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from platform_service.db.engine import create_engine, create_session_maker
+from platform_service.settings import Settings
+from platform_service.stripe.gateway import StripeGateway
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from platform_service.jobs.queue import JobQueue
+    from platform_service.sandbox.server import SandboxServer
+
+logger = logging.getLogger(__name__)
+
+ProcessRole = Literal["api", "worker", "cli"]
+
+
+class Runtime:
+    """Engine, session factory, Stripe gateway, job queue and (embedded) sandbox of one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        gateway: StripeGateway,
+        *,
+        sandbox: SandboxServer | None = None,
+        redis: Redis | None = None,
+        webhook_secrets: tuple[str, ...] = (),
+        connect_webhook_secrets: tuple[str, ...] = (),
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.session_maker: async_sessionmaker[AsyncSession] = create_session_maker(engine)
+        self.gateway = gateway
+        self.sandbox = sandbox
+        self.redis = redis
+        self.webhook_secrets = webhook_secrets
+        self.connect_webhook_secrets = connect_webhook_secrets
+        self.queue: JobQueue | None = None
+
+    def session(self) -> AsyncSession:
+        return self.session_maker()
+
+    @property
+    def stripe_mode(self) -> str:
+        if self.sandbox is not None:
+            return "local-sandbox"
+        if self.settings.stripe_api_base:
+            return "sandbox"
+        return "live" if self.settings.stripe_live_mode else "test"
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, role: ProcessRole, public_url: str | None = None
+    ) -> Runtime:
+        """Build the runtime; with no Stripe configured, start the local sandbox in-process."""
+        sandbox = None
+        webhook_secrets = settings.stripe_webhook_secrets
+        connect_secrets = settings.stripe_connect_webhook_secrets
+        if settings.uses_local_sandbox:
+            if role == "worker":
+                raise RuntimeError(
+                    "A separate worker needs a Stripe it can share with the API: run "
+                    "`platform-service sandbox` and set STRIPE_API_BASE, or set STRIPE_SECRET_KEY."
+                )
+            from platform_service.sandbox.server import SandboxConfig, SandboxServer
+
+            webhooks: list[tuple[str, str, bool]] = []
+            base = public_url or settings.public_url
+            if base and role == "api":
+                webhook_secrets = webhook_secrets or (f"whsec_local_{secrets.token_hex(16)}",)
+                connect_secrets = connect_secrets or (f"whsec_local_{secrets.token_hex(16)}",)
+                webhooks = [
+                    (f"{base}/v1/webhooks/stripe", webhook_secrets[0], False),
+                    (f"{base}/v1/webhooks/stripe/connect", connect_secrets[0], True),
+                ]
+            sandbox = SandboxServer(
+                SandboxConfig(seed_demo=settings.sandbox_demo, webhooks=webhooks)
+            )
+            sandbox.start()
+            secret_key, api_base = sandbox.secret_key, sandbox.url
+        else:
+            secret_key = settings.stripe_secret_key or "sk_test_sandbox"
+            api_base = settings.stripe_api_base
+        gateway = StripeGateway(
+            secret_key=secret_key,
+            api_base=api_base,
+            max_network_retries=settings.stripe_max_network_retries,
+            timeout_s=settings.stripe_timeout_s,
+        )
+        redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url)
+        return cls(
+            settings,
+            create_engine(settings.database_url),
+            gateway,
+            sandbox=sandbox,
+            redis=redis,
+            webhook_secrets=webhook_secrets,
+            connect_webhook_secrets=connect_secrets,
+        )
+
+    async def start_queue(self) -> JobQueue:
+        """Connect to arq on Redis, or start the in-process runner with the same jobs."""
+        from platform_service.jobs.queue import ArqQueue, InProcessQueue
+        from platform_service.jobs.registry import CRONS, load_all
+
+        jobs = load_all()
+        if self.settings.redis_url:
+            self.queue = await ArqQueue.connect(
+                self.settings.redis_url, self.settings.job_queue_name
+            )
+        else:
+            inproc = InProcessQueue(
+                self.job_context(), jobs, default_max_tries=self.settings.job_max_tries, crons=CRONS
+            )
+            inproc.start_crons()
+            self.queue = inproc
+        return self.queue
+
+    def job_context(self) -> dict[str, Any]:
+        return {"runtime": self}
+
+    async def aclose(self) -> None:
+        if self.queue is not None:
+            await self.queue.aclose()
+        await self.gateway.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+        if self.sandbox is not None:
+            self.sandbox.stop()

@@ -1,0 +1,88 @@
+"""API keys: 401 without or with a bad key, roles, revocation, the error shape."""
+
+from __future__ import annotations
+
+import httpx
+
+from platform_service.auth.keys import revoke_key, split_key
+from platform_service.runtime import Runtime
+from tests.fixtures.app import KeyMaker
+
+
+def _assert_error(resp: httpx.Response, status: int, code: str) -> dict[str, str]:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert body["error"]["type"] and body["error"]["message"]
+    return body["error"]
+
+
+async def test_missing_key_is_401(client: httpx.AsyncClient) -> None:
+    _assert_error(await client.get("/v1/audit-events"), 401, "missing_api_key")
+
+
+async def test_unknown_and_malformed_keys_are_401(
+    client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    real = await make_key("admin")
+    prefix, _ = split_key(real) or ("", "")
+    for bad in (f"psk_{prefix}_wrongsecret", "psk_nope_nope", "not-a-key"):
+        resp = await client.get("/v1/audit-events", headers={"Authorization": f"Bearer {bad}"})
+        _assert_error(resp, 401, "invalid_api_key")
+    resp = await client.get("/v1/audit-events", headers={"Authorization": f"Basic {real}"})
+    _assert_error(resp, 401, "invalid_api_key")
+
+
+async def test_revoked_key_is_401(
+    client: httpx.AsyncClient, make_key: KeyMaker, runtime: Runtime
+) -> None:
+    key = await make_key("admin")
+    headers = {"Authorization": f"Bearer {key}"}
+    assert (await client.get("/v1/audit-events", headers=headers)).status_code == 200
+    prefix, _ = split_key(key) or ("", "")
+    async with runtime.session() as session, session.begin():
+        await revoke_key(session, prefix)
+    _assert_error(await client.get("/v1/audit-events", headers=headers), 401, "invalid_api_key")
+
+
+async def test_seller_keys_cannot_use_admin_routes(
+    client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    key = await make_key("seller", "acct_someone")
+    resp = await client.get("/v1/audit-events", headers={"Authorization": f"Bearer {key}"})
+    _assert_error(resp, 403, "admin_required")
+
+
+async def test_unknown_route_and_method_use_the_error_shape(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    _assert_error(await client.get("/v1/nope", headers=admin_headers), 404, "resource_missing")
+    _assert_error(
+        await client.delete("/v1/audit-events", headers=admin_headers), 405, "method_not_allowed"
+    )
+
+
+async def test_bad_query_parameter_is_422_with_param(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    resp = await client.get("/v1/audit-events?limit=1000", headers=admin_headers)
+    err = _assert_error(resp, 422, "parameter_invalid")
+    assert err["param"] == "limit"
+
+
+async def test_health_is_public_and_ready(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    resp = await client.get("/health/ready")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) >= {"database", "stripe"}
+
+
+async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/schema/openapi.json")
+    assert resp.status_code == 200
+    doc = resp.json()
+    assert "/v1/audit-events" in doc["paths"]
+    assert doc["paths"]["/v1/audit-events"]["get"]["operationId"] == "ListAuditEvents"

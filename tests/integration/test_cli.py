@@ -1,0 +1,93 @@
+"""The console script: keys, migrations, and `serve` on the embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from platform_service.settings import ENV_VARS
+
+CLI = [sys.executable, "-m", "platform_service.cli"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env.update(extra)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(CLI + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_keys_create_prints_only_the_key_then_list_and_revoke(tmp_path: Path) -> None:
+    env = _env(DATABASE_URL=f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    assert _run(["db", "upgrade"], env, tmp_path).returncode == 0
+    admin = _run(["keys", "create", "--role", "admin"], env, tmp_path)
+    assert admin.returncode == 0, admin.stderr
+    lines = admin.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("psk_")
+    seller = _run(["keys", "create", "--role", "seller", "--account", "acct_123"], env, tmp_path)
+    assert seller.returncode == 0 and seller.stdout.startswith("psk_")
+    bad = _run(["keys", "create", "--role", "seller"], env, tmp_path)
+    assert bad.returncode != 0 and "bound to an account" in bad.stderr
+    listed = _run(["keys", "list"], env, tmp_path).stdout
+    assert "acct_123" in listed and admin.stdout.strip() not in listed  # secrets never shown
+    key_id = listed.splitlines()[0].split("\t")[0]
+    assert _run(["keys", "revoke", key_id], env, tmp_path).returncode == 0
+    assert "revoked" in _run(["keys", "list"], env, tmp_path).stdout.splitlines()[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_on_embedded_defaults_answers_ready_with_the_printed_key(tmp_path: Path) -> None:
+    """Nothing configured: SQLite in the working directory, the local sandbox, a printed admin key."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        env=_env(),
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        key = None
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        while key is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line and proc.poll() is not None:
+                pytest.fail(f"serve exited with {proc.returncode}")
+            if line.startswith("admin key: "):
+                key = line.split(": ", 1)[1].strip()
+        assert key is not None
+        headers = {"Authorization": f"Bearer {key}"}
+        resp = None
+        while time.monotonic() < deadline:
+            try:
+                resp = httpx.get(
+                    f"http://127.0.0.1:{port}/health/ready", headers=headers, timeout=5
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert resp is not None and resp.status_code == 200, resp and resp.text
+        assert resp.json()["stripe_mode"] == "local-sandbox"
+        assert (tmp_path / "platform_service.sqlite3").exists()
+        audit = httpx.get(f"http://127.0.0.1:{port}/v1/audit-events", headers=headers, timeout=5)
+        assert audit.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
