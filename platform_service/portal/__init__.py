@@ -1,0 +1,1 @@
+"""Customer portal: the settings document, its compilation to Stripe, sessions."""
