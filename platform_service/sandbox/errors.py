@@ -1,0 +1,103 @@
+"""Errors in Stripe's v1 shape: `{"error": {"type", "code", "message", "param"}}`.
+
+v1 has no authentication/permission/rate-limit error *types*; those are
+`invalid_request_error` with the HTTP status telling them apart, which is also how the
+SDK picks its exception class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StripeError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        stored: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+        # Stripe keeps an idempotent request's outcome once execution began; validation
+        # failures and rejections before that (rate limits, locks) are not kept.
+        self.stored = stored
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.code:
+            error["code"] = self.code
+            error["doc_url"] = f"https://stripe.com/docs/error-codes/{self.code.replace('_', '-')}"
+        if self.param:
+            error["param"] = self.param
+        return {"error": error}
+
+
+def invalid_request(
+    message: str, *, param: str | None = None, code: str | None = None
+) -> StripeError:
+    """A 400 that failed validation, so it is never stored against an idempotency key."""
+    return StripeError(400, message, code=code, param=param, stored=False)
+
+
+def resource_missing(kind: str, object_id: str, *, param: str | None = "id") -> StripeError:
+    return StripeError(
+        404,
+        f"No such {kind}: '{object_id}'",
+        code="resource_missing",
+        param=param,
+    )
+
+
+def account_invalid(account_id: str) -> StripeError:
+    return StripeError(
+        403,
+        "The provided key 'sk_test_***' does not have access to account "
+        f"'{account_id}' (or that account does not exist). Application access may have "
+        "been revoked.",
+        code="account_invalid",
+        stored=False,
+    )
+
+
+def rate_limited(reason: str, *, status: int = 429) -> StripeError:
+    return StripeError(
+        status,
+        "Request rate limit exceeded. You can learn more about rate limits here "
+        "https://stripe.com/docs/rate-limits. (Sandbox: test-mode limits are lower.)",
+        code="rate_limit",
+        headers={"Stripe-Rate-Limited-Reason": reason},
+        stored=False,
+    )
+
+
+def lock_timeout() -> StripeError:
+    return StripeError(
+        429,
+        "This object cannot be accessed right now because another API request or Stripe "
+        "process is currently accessing it. If you see this error intermittently, retry "
+        "the request. If you see this error frequently and are making multiple concurrent "
+        "requests to a single object, make your requests serially or at a lower rate.",
+        code="lock_timeout",
+        headers={"Stripe-Should-Retry": "true"},
+        stored=False,
+    )
+
+
+def api_error() -> StripeError:
+    return StripeError(
+        500,
+        "An unknown error occurred (injected by the sandbox).",
+        type="api_error",
+        stored=False,
+    )
