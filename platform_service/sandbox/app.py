@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, delete, get, post, route
 from litestar.datastructures import ResponseHeader, UploadFile
 from litestar.openapi.config import OpenAPIConfig
+from litestar.params import FromPath, FromQuery
 
 from platform_service.sandbox import pages
 from platform_service.sandbox.api import SANDBOX_HEADER, Api, ApiRequest, ApiResponse
@@ -62,7 +63,7 @@ def _base_url(request: Request[Any, Any, Any]) -> str:
 
 
 @route("/v1/{path:path}", http_method=["GET", "POST", "DELETE"])
-async def stripe_api(request: Request[Any, Any, Any], path: str) -> Response[bytes]:
+async def stripe_api(request: Request[Any, Any, Any], path: FromPath[str]) -> Response[bytes]:
     runtime = _runtime(request)
     full_path = "/v1" + path
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -122,7 +123,7 @@ def _file_response(runtime: Runtime, file_id: str) -> Response[bytes]:
 
 
 @get("/_sandbox/requests", sync_to_thread=False)
-def list_requests(request: Request[Any, Any, Any], since: int = 0) -> Response[bytes]:
+def list_requests(request: Request[Any, Any, Any], since: FromQuery[int] = 0) -> Response[bytes]:
     log = _runtime(request).state.request_log
     return _json(200, [{"seq": i, **entry} for i, entry in enumerate(log) if i >= since])
 
@@ -154,7 +155,9 @@ async def set_faults(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @post("/_sandbox/accounts/{account_id:str}/onboarding", status_code=200)
-async def drive_onboarding(request: Request[Any, Any, Any], account_id: str) -> Response[bytes]:
+async def drive_onboarding(
+    request: Request[Any, Any, Any], account_id: FromPath[str]
+) -> Response[bytes]:
     runtime = _runtime(request)
     body = json.loads(await request.body() or b"{}")
     outcome = body.get("outcome")
@@ -168,7 +171,7 @@ async def drive_onboarding(request: Request[Any, Any, Any], account_id: str) -> 
 
 
 @post("/_sandbox/accounts/{account_id:str}/deauthorize", status_code=200, sync_to_thread=False)
-def deauthorize(request: Request[Any, Any, Any], account_id: str) -> Response[bytes]:
+def deauthorize(request: Request[Any, Any, Any], account_id: FromPath[str]) -> Response[bytes]:
     state = _runtime(request).state
     if account_id not in state.accounts():
         return _json(404, resource_missing("account", account_id).body())
@@ -200,7 +203,7 @@ def deliveries(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/_sandbox/files/{file_id:str}", sync_to_thread=False)
-def public_file(request: Request[Any, Any, Any], file_id: str) -> Response[bytes]:
+def public_file(request: Request[Any, Any, Any], file_id: FromPath[str]) -> Response[bytes]:
     """Unauthenticated, for the sandbox's own pages (Stripe serves these from its CDN)."""
     runtime = _runtime(request)
     if file_id not in runtime.state.file_blobs:

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.contrib.jinja import JinjaTemplateEngine
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromPath, URLEncodedBody
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
@@ -36,7 +35,7 @@ def index(request: Request[Any, Any, Any]) -> Template:
 
 
 @get("/_sandbox/pages/onboarding/{token:str}", sync_to_thread=False)
-def onboarding_page(request: Request[Any, Any, Any], token: str) -> Template | Redirect:
+def onboarding_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template | Redirect:
     state = _state(request)
     link = state.account_links.get(token)
     if link is None or link["used"] or link["expires_at"] < now():
@@ -51,8 +50,8 @@ def onboarding_page(request: Request[Any, Any, Any], token: str) -> Template | R
 @post("/_sandbox/pages/onboarding/{token:str}", status_code=303, sync_to_thread=False)
 def onboarding_submit(
     request: Request[Any, Any, Any],
-    token: str,
-    data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED),
+    token: FromPath[str],
+    data: URLEncodedBody[dict[str, str]],
 ) -> Template | Redirect:
     state = _state(request)
     link = state.account_links.get(token)
@@ -89,7 +88,7 @@ def portal_branding(state: SandboxState, scope_id: str, on_behalf_of: str | None
 
 
 @get("/_sandbox/pages/portal/{token:str}", sync_to_thread=False)
-def portal_page(request: Request[Any, Any, Any], token: str) -> Template:
+def portal_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
     state = _state(request)
     entry = state.portal_sessions.get(token)
     if entry is None:
