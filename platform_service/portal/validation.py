@@ -105,14 +105,14 @@ def _subscription_management(settings: PortalSettings) -> list[SettingsIssue]:
     p = "subscription_management"
     issues: list[SettingsIssue] = []
     updates_on = sm.switch_plans or sm.update_quantities
-    needs = "needs switch_plans or update_quantities on: customers can only {} while they can change a subscription"
+    needs = "needs switch_plans or update_quantities on: "
     if not updates_on:
         if sm.prorate_changes != "off":
             issues.append(
                 _issue(
                     f"{p}.prorate_changes",
                     "requires_subscription_updates",
-                    "prorate_changes " + needs.format("be prorated"),
+                    f"prorate_changes {needs}without them there are no changes to prorate.",
                 )
             )
         if sm.downgrades != "update_immediately":
@@ -120,7 +120,7 @@ def _subscription_management(settings: PortalSettings) -> list[SettingsIssue]:
                 _issue(
                     f"{p}.downgrades",
                     "requires_subscription_updates",
-                    "Scheduling downgrades " + needs.format("downgrade"),
+                    f"Scheduling downgrades {needs}without them customers cannot downgrade.",
                 )
             )
         if sm.promotion_codes_on_update:
@@ -128,7 +128,8 @@ def _subscription_management(settings: PortalSettings) -> list[SettingsIssue]:
                 _issue(
                     f"{p}.promotion_codes_on_update",
                     "requires_subscription_updates",
-                    "promotion_codes_on_update " + needs.format("enter a code on update"),
+                    f"promotion_codes_on_update {needs}codes are entered while updating a "
+                    "subscription.",
                 )
             )
     if sm.switch_plans and not any(product.prices for product in sm.products):

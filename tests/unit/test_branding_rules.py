@@ -198,7 +198,9 @@ MASKS = list(itertools.product([False, True], repeat=len(BRANDING_FIELDS)))
 
 
 def _values(full: dict[str, str], mask: tuple[bool, ...]) -> BrandingValues:
-    return BrandingValues(**{f: full[f] for f, on in zip(BRANDING_FIELDS, mask) if on})  # type: ignore[arg-type]
+    return msgspec.convert(
+        {f: full[f] for f, on in zip(BRANDING_FIELDS, mask) if on}, BrandingValues
+    )
 
 
 EXPECTED_CALL = {
