@@ -89,7 +89,8 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
 
 def paginate(ctx: Ctx, items: Iterable[dict[str, Any]], params: Params, url: str) -> dict[str, Any]:
     """A Stripe list object, newest first, honouring limit/starting_after/ending_before."""
-    ordered = sorted(items, key=lambda o: o.get("created", 0), reverse=True)
+    # Ties within a second keep insertion order, newest first (sorted() is stable).
+    ordered = sorted(list(items)[::-1], key=lambda o: o.get("created", 0), reverse=True)
     limit = params.get("limit", 10)
     if not 1 <= limit <= 100:
         raise invalid_request(

@@ -271,7 +271,10 @@ def delete_account(ctx: Ctx, params: Params, args: dict[str, str]) -> dict[str, 
 def reject_account(ctx: Ctx, params: Params, args: dict[str, str]) -> dict[str, Any]:
     account = _target(ctx, args["id"])
     reason = params["reason"]
-    reason = reason if reason in ("fraud", "terms_of_service", "other") else "other"
+    if reason.startswith("fraud"):
+        reason = "fraud"
+    elif reason != "terms_of_service":
+        reason = "other"
     return set_outcome(ctx.state, account, "rejected", reject_reason=reason)
 
 
