@@ -81,7 +81,7 @@ def check_params(value: Any, tp: Any, path: str = "") -> list[str]:
         others = [o for o in options if get_origin(o) is not Literal and o is not str]
         if isinstance(value, str):
             if has_str and all(v == "" for v in literals):
-                return []  # a free string (maybe `''` to unset)
+                return [] if literals or value else [f"{where}: cannot be unset with ''"]
             if value in literals:
                 return []
             if literals:
@@ -124,5 +124,8 @@ def check_params(value: Any, tp: Any, path: str = "") -> list[str]:
         ok = isinstance(value, int) and not isinstance(value, bool)
         return [] if ok else [f"{where}: expected an integer, got {value!r}"]
     if tp is str:
+        if value == "":
+            # Stripe reads "" as "unset", refused where the SDK lists no Literal[''].
+            return [f"{where}: cannot be unset with ''"]
         return [] if isinstance(value, str) else [f"{where}: expected a string, got {value!r}"]
     raise TypeError(f"{where}: the checker does not understand {tp!r}")

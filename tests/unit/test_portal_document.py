@@ -6,11 +6,13 @@ import copy
 import json
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
+from urllib.parse import urlencode
 
 import msgspec
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from stripe._encode import _api_encode
 from stripe.params.billing_portal import ConfigurationCreateParams, ConfigurationUpdateParams
 
 from platform_service.portal.compile import (
@@ -48,6 +50,9 @@ from platform_service.portal.validation import (
     referenced_ids,
     validate,
 )
+from platform_service.sandbox.forms import decode_form_body
+from platform_service.sandbox.validation import schema_for
+from platform_service.sandbox.validation import validate as sandbox_validate
 from tests.unit.stripe_param_types import check_params
 
 SHARED_DEFAULTS = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
@@ -139,11 +144,32 @@ def _patch(data: dict[str, Any]) -> PortalSettingsPatch:
 def _sdk_errors(settings_: PortalSettings) -> list[str]:
     create = compile_configuration(settings_)
     update = compile_configuration_update(settings_)
-    return (
+    errors = (
         check_params(create, ConfigurationCreateParams)
         + check_params(create, ConfigurationUpdateParams)
         + check_params(update, ConfigurationUpdateParams)
     )
+    if not errors:
+        # Then over the wire: the SDK's own form encoding, read back and
+        # checked by the sandbox's validator, must arrive meaning the same.
+        assert _over_the_wire(create, ConfigurationCreateParams) == _as_sent(create)
+        assert _over_the_wire(update, ConfigurationUpdateParams) == _as_sent(update)
+    return errors
+
+
+def _over_the_wire(params: dict[str, Any], params_type: type) -> dict[str, Any]:
+    body = urlencode(list(_api_encode(params))).encode()
+    return sandbox_validate(decode_form_body(body), schema_for(params_type))
+
+
+def _as_sent(value: Any) -> Any:
+    """What survives form encoding: empty lists and objects send nothing at all."""
+    if isinstance(value, dict):
+        kept = {k: _as_sent(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in ({}, [])}
+    if isinstance(value, list):
+        return [_as_sent(v) for v in value]
+    return value
 
 
 PRODUCTS = [

@@ -111,3 +111,12 @@ def test_empty_string_is_accepted_only_where_the_sdk_lists_it() -> None:
     }
     assert check_params(conditions, ConfigurationUpdateParams) == []
     assert check_params(conditions, ConfigurationCreateParams) != []
+
+
+def test_empty_string_unsets_only_where_the_sdk_allows_it() -> None:
+    profile = {"features": {"invoice_history": {"enabled": True}}}
+    create = profile | {"business_profile": {"privacy_policy_url": ""}}
+    assert check_params(create, ConfigurationCreateParams) == [
+        "business_profile.privacy_policy_url: cannot be unset with ''"
+    ]
+    assert check_params(create, ConfigurationUpdateParams) == []
