@@ -185,8 +185,9 @@ class ResolvedBranding(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=
     branding: BrandingValues
     # Fields the account lacks that were filled from the platform defaults;
     # always empty when the source is the platform (everything is the platform's).
-    inherited: list[str] = []
-    warnings: list[str] = []
+    # No defaults: clients get both lists even when empty.
+    inherited: list[str]
+    warnings: list[str]
 
 
 class _Rule(msgspec.Struct, frozen=True):

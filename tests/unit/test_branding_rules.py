@@ -496,3 +496,16 @@ def test_the_error_is_a_value_error_carrying_rule_and_message() -> None:
         "The image is 1x1 pixels",
         "The image is 1x1 pixels",
     )
+
+
+def test_resolution_always_encodes_inherited_and_warnings() -> None:
+    resolved = resolve_branding(
+        account_id=ACCOUNT_ID,
+        charge_model=ChargeModel.DIRECT,
+        account=BrandingValues(**ACCOUNT_FULL),  # type: ignore[arg-type]
+        platform=BrandingValues(),
+    )
+    encoded = msgspec.json.decode(msgspec.json.encode(resolved))
+    assert encoded["inherited"] == []
+    assert encoded["warnings"] == []
+    assert encoded["call"] == {"stripe_account": ACCOUNT_ID}
