@@ -96,6 +96,10 @@ logger = logging.getLogger(__name__)
 PINNED_API_VERSION: str = _ApiVersion.CURRENT
 
 JSON = dict[str, Any]
+# Awaited before every request (each page of a list too) with the operation, e.g.
+# "accounts.update", and the account it acts as or on: the Stripe-Account for scoped
+# calls, the path's account for /v1/accounts/{id}, None on the platform. The bulk
+# jobs' shared rate limiter plugs in here; raising aborts the call unsent.
 BeforeCall = Callable[[str, str | None], Awaitable[None]]
 FilePurpose = Literal["business_icon", "business_logo"]
 RejectReason = Literal["fraud", "terms_of_service", "other"]

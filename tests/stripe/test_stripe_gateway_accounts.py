@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
 from platform_service.sandbox.server import SandboxServer
 from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
-from platform_service.stripe.gateway import StripeGateway
+from platform_service.stripe.gateway import PINNED_API_VERSION, StripeGateway
 from tests.stripe.support import SandboxAdmin, key, make_account, png
 
 
@@ -150,3 +151,25 @@ async def test_upload_file_goes_to_the_platform_and_brands_an_account(
         idempotency_key=key("icon"),
     )
     assert updated["settings"]["branding"]["icon"] == uploaded["id"]
+    expanded = await gateway.retrieve_account(account["id"], expand=["settings.branding.icon"])
+    assert expanded["settings"]["branding"]["icon"]["id"] == uploaded["id"]
+    assert admin.requests_since(mark)[-1]["params"]["expand"] == ["settings.branding.icon"]
+
+
+async def test_calls_are_logged_by_operation_without_params(
+    gateway: StripeGateway, account: dict[str, Any], caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG, logger="platform_service.stripe.gateway")
+    await gateway.update_account(
+        account["id"], {"business_profile": {"name": "Secret Name"}}, idempotency_key=key()
+    )
+    messages = [
+        r.getMessage() for r in caplog.records if r.name == "platform_service.stripe.gateway"
+    ]
+    assert messages == ["stripe.accounts.update"]
+    assert "Secret Name" not in caplog.text
+
+
+def test_api_version_is_pinned_to_the_sdks():
+    assert PINNED_API_VERSION == "2026-10-28.endive"
+    assert StripeGateway(secret_key="sk_test_x").api_version == PINNED_API_VERSION
