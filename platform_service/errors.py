@@ -19,6 +19,8 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
+
 logger = logging.getLogger(__name__)
 
 
@@ -138,6 +140,23 @@ def _param_from_msgspec(message: str) -> tuple[str, str | None]:
     return text, path or None
 
 
+def _param_from_litestar(message: str, key: str | None) -> tuple[str, str | None]:
+    """Litestar reports body errors as msgspec's message plus a `key` (`data` is the root)."""
+    text, param = _param_from_msgspec(message)
+    if param is not None:
+        return text, param
+    base = None if key in (None, "", "data") else key
+    for pattern, label in (
+        (r"Object contains unknown field `([^`]+)`", "Unknown field"),
+        (r"Object missing required field `([^`]+)`", "Missing required field"),
+    ):
+        match = re.match(pattern, message)
+        if match:
+            name = match.group(1)
+            return f"{label} `{name}`", f"{base}.{name}" if base else name
+    return message, base
+
+
 def _validation_handler(
     _: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[ErrorResponse]:
@@ -145,9 +164,10 @@ def _validation_handler(
     message, param = exc.detail, None
     if extra:
         first = extra[0] if isinstance(extra[0], dict) else {}
-        message, param = _param_from_msgspec(str(first.get("message", exc.detail)))
-        if param is None and first.get("key"):
-            param = str(first["key"])
+        key = first.get("key")
+        message, param = _param_from_litestar(
+            str(first.get("message", exc.detail)), str(key) if key else None
+        )
     elif exc.detail:
         message, param = _param_from_msgspec(exc.detail)
     return error_response(ValidationFailed(message, param=param))
@@ -193,10 +213,39 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[Erro
     return error_response(err)
 
 
+# What a failed Stripe call means to the API's caller.
+_STRIPE_STATUS: dict[StripeErrorKind, tuple[int, str, str]] = {
+    StripeErrorKind.INVALID_REQUEST: (422, "invalid_request_error", "stripe_invalid_request"),
+    StripeErrorKind.RESOURCE_MISSING: (404, "invalid_request_error", "resource_missing"),
+    StripeErrorKind.AUTHENTICATION: (502, "upstream_error", "stripe_authentication"),
+    StripeErrorKind.PERMISSION: (409, "conflict_error", "stripe_permission"),
+    StripeErrorKind.ACCOUNT_INVALID: (409, "conflict_error", "account_invalid"),
+    StripeErrorKind.RATE_LIMITED: (429, "rate_limit_error", "rate_limit"),
+    StripeErrorKind.LOCK_TIMEOUT: (429, "rate_limit_error", "lock_timeout"),
+    StripeErrorKind.IDEMPOTENCY_CONFLICT: (409, "conflict_error", "idempotency_conflict"),
+    StripeErrorKind.IDEMPOTENCY_IN_FLIGHT: (409, "conflict_error", "idempotency_key_in_use"),
+    StripeErrorKind.UPSTREAM_UNAVAILABLE: (502, "upstream_error", "stripe_unavailable"),
+    StripeErrorKind.CONNECTION: (502, "upstream_error", "stripe_unreachable"),
+    StripeErrorKind.SIGNATURE: (400, "invalid_request_error", "signature_invalid"),
+}
+
+
+def _stripe_handler(_: Request[Any, Any, Any], exc: StripeGatewayError) -> Response[ErrorResponse]:
+    status, type_, code = _STRIPE_STATUS.get(exc.kind, (502, "upstream_error", "stripe_error"))
+    headers = {"Retry-After": "1"} if status == 429 else {}
+    message = f"Stripe: {exc.message}"
+    if exc.request_id:
+        message += f" (request {exc.request_id})"
+    err = ServiceError(message, code=code, status_code=status, param=exc.param, headers=headers)
+    err.type = type_
+    return error_response(err)
+
+
 def exception_handlers() -> ExceptionHandlersMap:
     handlers: ExceptionHandlersMap = {
         ValidationException: _validation_handler,
         ServiceError: _service_error_handler,
+        StripeGatewayError: _stripe_handler,
         NotAuthorizedException: _http_handler,
         PermissionDeniedException: _http_handler,
         HTTPException: _http_handler,

@@ -6,8 +6,10 @@ its parts (a session, the gateway, the queue), never the environment.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -50,6 +52,19 @@ class Runtime:
         self.webhook_secrets = webhook_secrets
         self.connect_webhook_secrets = connect_webhook_secrets
         self.queue: JobQueue | None = None
+        self.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` in the background, keeping a reference until it finishes."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settle(self) -> None:
+        """Wait for background work (after-commit enqueues) to finish."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def session(self) -> AsyncSession:
         return self.session_maker()
@@ -106,7 +121,7 @@ class Runtime:
             from redis.asyncio import Redis
 
             redis = Redis.from_url(settings.redis_url)
-        return cls(
+        runtime = cls(
             settings,
             create_engine(settings.database_url),
             gateway,
@@ -115,6 +130,9 @@ class Runtime:
             webhook_secrets=webhook_secrets,
             connect_webhook_secrets=connect_secrets,
         )
+        if public_url:
+            runtime.public_url = public_url
+        return runtime
 
     async def start_queue(self) -> JobQueue:
         """Connect to arq on Redis, or start the in-process runner with the same jobs."""
@@ -138,6 +156,7 @@ class Runtime:
         return {"runtime": self}
 
     async def aclose(self) -> None:
+        await self.settle()
         if self.queue is not None:
             await self.queue.aclose()
         await self.gateway.aclose()

@@ -34,6 +34,11 @@ class Base(DeclarativeBase):
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
+# Indexes created by hand in migrations for PostgreSQL only (trigram search);
+# autogenerate leaves them alone.
+DATABASE_SPECIFIC_INDEXES = frozenset({"ix_accounts_search_trgm"})
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -1,7 +1,9 @@
 """Imports every domain's models so `Base.metadata` knows all tables (Alembic, tests)."""
 
+from platform_service.accounts import models as account_models
 from platform_service.auth import models as auth_models
 from platform_service.db.base import Base
 from platform_service.jobs import models as job_models
+from platform_service.webhooks import models as webhook_models
 
-__all__ = ["Base", "auth_models", "job_models"]
+__all__ = ["Base", "account_models", "auth_models", "job_models", "webhook_models"]

@@ -1,5 +1,8 @@
 """Imports the modules whose jobs the worker runs (each registers itself)."""
 
-from platform_service.jobs import maintenance
+from platform_service.accounts import jobs as account_jobs
+from platform_service.jobs import maintenance, outbox
+from platform_service.webhooks import jobs as webhook_jobs
+from platform_service.webhooks import reconcile as webhook_reconcile
 
-__all__ = ["maintenance"]
+__all__ = ["account_jobs", "maintenance", "outbox", "webhook_jobs", "webhook_reconcile"]

@@ -57,11 +57,16 @@ async def test_models_and_migrations_agree(migrated: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from platform_service.db.migrations.env_helpers import include_object
+
     engine = create_engine(migrated)
     try:
         async with engine.connect() as conn:
             diff = await conn.run_sync(
-                lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"include_object": include_object}),
+                    Base.metadata,
+                )
             )
     finally:
         await engine.dispose()

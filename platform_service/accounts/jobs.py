@@ -1,0 +1,93 @@
+"""Account jobs: import every connected account from Stripe, refetch one account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from platform_service.accounts import service
+from platform_service.accounts.charge_models import ChargeModel
+from platform_service.accounts.models import AccountImport, ConnectedAccount
+from platform_service.db.base import utcnow
+from platform_service.jobs.registry import job
+from platform_service.runtime import Runtime
+
+
+@job(max_tries=5, timeout_s=6 * 3600)
+async def import_accounts(ctx: dict[str, Any], import_id: str) -> str:
+    """Page through every account connected on Stripe and upsert it; resumable, safe to rerun."""
+    runtime: Runtime = ctx["runtime"]
+    async with runtime.session() as session, session.begin():
+        run = await session.get(AccountImport, import_id)
+        if run is None or run.status in ("succeeded", "failed"):
+            return run.status if run else "missing"
+        run.status = "running"
+        run.started_at = run.started_at or utcnow()
+        resume_after = run.last_account_id
+        default_model = ChargeModel(run.charge_model)
+        actor = run.actor
+    params: dict[str, Any] = {"starting_after": resume_after} if resume_after else {}
+    page: list[dict[str, Any]] = []
+    try:
+        async for account in runtime.gateway.iter_accounts(params):  # type: ignore[arg-type]
+            page.append(account)
+            if len(page) >= 100:
+                await _apply_page(runtime, import_id, page, default_model, actor)
+                page = []
+        if page:
+            await _apply_page(runtime, import_id, page, default_model, actor)
+    except Exception as exc:
+        final_try = ctx.get("job_try", 1) >= 5
+        async with runtime.session() as session, session.begin():
+            run = await session.get(AccountImport, import_id)
+            if run is not None:
+                run.error = f"{type(exc).__name__}: {exc}"[:1000]
+                if final_try:
+                    run.status, run.finished_at = "failed", utcnow()
+        if final_try:
+            return "failed"
+        from arq import Retry
+
+        raise Retry(defer=5 * ctx.get("job_try", 1)) from exc
+    async with runtime.session() as session, session.begin():
+        run = await session.get(AccountImport, import_id)
+        if run is not None:
+            run.status, run.finished_at, run.error = "succeeded", utcnow(), None
+    return "succeeded"
+
+
+async def _apply_page(
+    runtime: Runtime,
+    import_id: str,
+    page: list[dict[str, Any]],
+    default_model: ChargeModel,
+    actor: str,
+) -> None:
+    # One transaction per page: the progress counters move with the rows they count.
+    async with runtime.session() as session, session.begin():
+        created = 0
+        for data in page:
+            created += await service.upsert_from_stripe(
+                session, data, default_charge_model=default_model, actor=actor
+            )
+        run = await session.get(AccountImport, import_id, with_for_update=True)
+        if run is not None:
+            run.seen += len(page)
+            run.created += created
+            run.updated += len(page) - created
+            run.last_account_id = page[-1]["id"]
+
+
+@job(max_tries=6, timeout_s=120)
+async def sync_account(ctx: dict[str, Any], account_id: str) -> str | None:
+    """Refetch one account from Stripe (webhook-triggered or on demand)."""
+    runtime: Runtime = ctx["runtime"]
+    async with runtime.session() as session, session.begin():
+        exists = await session.scalar(
+            select(ConnectedAccount.id).where(ConnectedAccount.id == account_id)
+        )
+        if exists is None:
+            return None
+        row = await service.sync_account(session, runtime.gateway, account_id, actor="system:sync")
+        return row.status

@@ -1,0 +1,203 @@
+"""`/v1/accounts`: create, list, read, update, onboarding links, sync, import."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import Parameter
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_service.accounts import service
+from platform_service.accounts.charge_models import ChargeModel
+from platform_service.accounts.models import AccountImport
+from platform_service.accounts.onboarding import OnboardingStatus
+from platform_service.accounts.schemas import (
+    Account,
+    AccountCreate,
+    AccountImportOut,
+    AccountList,
+    AccountUpdate,
+    ImportCreate,
+    OnboardingLink,
+    OnboardingLinkCreate,
+)
+from platform_service.auth.guard import admin_only, ensure_account_access
+from platform_service.auth.keys import Caller
+from platform_service.errors import NotFound
+from platform_service.jobs.outbox import enqueue_after_commit
+from platform_service.runtime import Runtime
+from platform_service.stripe.gateway import StripeGateway
+
+AccountId = Annotated[str, Parameter(description="The connected account's Stripe id (acct_…)")]
+
+
+def import_out(run: AccountImport) -> AccountImportOut:
+    return AccountImportOut(
+        id=run.id,
+        status=run.status,
+        charge_model=ChargeModel(run.charge_model),
+        seen=run.seen,
+        created=run.created,
+        updated=run.updated,
+        error=run.error,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+class AccountController(Controller):
+    path = "/v1/accounts"
+    tags = ["Accounts"]
+
+    @post(operation_id="CreateAccount", guards=[admin_only], summary="Create and onboard a seller")
+    async def create_account(
+        self, data: AccountCreate, db_session: AsyncSession, gateway: StripeGateway, caller: Caller
+    ) -> Response[Account]:
+        """Idempotent on `external_ref`: 201 for a new account, 200 with the existing one."""
+        row, created = await service.create_account(db_session, gateway, data, actor=caller.actor)
+        return Response(
+            service.account_out(row), status_code=HTTP_201_CREATED if created else HTTP_200_OK
+        )
+
+    @get(operation_id="ListAccounts", guards=[admin_only], summary="List accounts, newest first")
+    async def list_accounts(
+        self,
+        db_session: AsyncSession,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        starting_after: str | None = None,
+        status: OnboardingStatus | None = None,
+        charge_model: ChargeModel | None = None,
+        country: Annotated[str | None, Parameter(min_length=2, max_length=2)] = None,
+        q: Annotated[str | None, Parameter(min_length=1, max_length=200)] = None,
+    ) -> AccountList:
+        rows, has_more = await service.list_accounts(
+            db_session,
+            limit=limit,
+            starting_after=starting_after,
+            status=status.value if status else None,
+            charge_model=charge_model.value if charge_model else None,
+            country=country,
+            q=q,
+        )
+        return AccountList(data=[service.account_out(r) for r in rows], has_more=has_more)
+
+    @post(
+        "/import", operation_id="ImportAccounts", guards=[admin_only], status_code=HTTP_202_ACCEPTED
+    )
+    async def import_accounts(
+        self,
+        db_session: AsyncSession,
+        runtime: Runtime,
+        caller: Caller,
+        data: ImportCreate | None = None,
+    ) -> AccountImportOut:
+        """Start a job that pages through every connected account on Stripe and upserts it."""
+        run = AccountImport(
+            charge_model=(data or ImportCreate()).charge_model.value, actor=caller.actor
+        )
+        db_session.add(run)
+        await db_session.flush()
+        enqueue_after_commit(db_session, runtime, "import_accounts", run.id)
+        return import_out(run)
+
+    @get("/imports/{import_id:str}", operation_id="RetrieveAccountImport", guards=[admin_only])
+    async def get_import(self, db_session: AsyncSession, import_id: str) -> AccountImportOut:
+        run = await db_session.get(AccountImport, import_id)
+        if run is None:
+            raise NotFound(f"No such import: '{import_id}'", param="import_id")
+        return import_out(run)
+
+    @get("/{account_id:str}", operation_id="RetrieveAccount")
+    async def get_account(
+        self, db_session: AsyncSession, caller: Caller, account_id: AccountId
+    ) -> Account:
+        ensure_account_access(caller, account_id)
+        return service.account_out(await service.get_account(db_session, account_id))
+
+    @patch("/{account_id:str}", operation_id="UpdateAccount", guards=[admin_only])
+    async def update_account(
+        self,
+        db_session: AsyncSession,
+        gateway: StripeGateway,
+        caller: Caller,
+        account_id: AccountId,
+        data: AccountUpdate,
+    ) -> Account:
+        row = await service.update_account(
+            db_session, gateway, account_id, data, actor=caller.actor
+        )
+        return service.account_out(row)
+
+    @post(
+        "/{account_id:str}/sync",
+        operation_id="SyncAccount",
+        guards=[admin_only],
+        status_code=HTTP_200_OK,
+    )
+    async def sync_account(
+        self,
+        db_session: AsyncSession,
+        gateway: StripeGateway,
+        caller: Caller,
+        account_id: AccountId,
+    ) -> Account:
+        """Refetch the account from Stripe now."""
+        row = await service.sync_account(db_session, gateway, account_id, actor=caller.actor)
+        return service.account_out(row)
+
+    @post(
+        "/{account_id:str}/onboarding-links",
+        operation_id="CreateOnboardingLink",
+        status_code=HTTP_201_CREATED,
+    )
+    async def create_onboarding_link(
+        self,
+        db_session: AsyncSession,
+        gateway: StripeGateway,
+        runtime: Runtime,
+        caller: Caller,
+        account_id: AccountId,
+        data: OnboardingLinkCreate,
+    ) -> OnboardingLink:
+        """A single-use hosted onboarding link; never stored or logged by the service."""
+        ensure_account_access(caller, account_id)
+        url, expires_at = await service.create_onboarding_link(
+            db_session,
+            gateway,
+            account_id,
+            link_type=data.type,
+            return_url=data.return_url,
+            refresh_url=data.refresh_url,
+            public_url=runtime.public_url,
+            actor=caller.actor,
+            nonce=secrets.token_hex(8),
+        )
+        return OnboardingLink(url=url, expires_at=expires_at)
+
+
+class OnboardingRefreshController(Controller):
+    """The refresh URL Stripe sends a seller's browser to when a link expired."""
+
+    path = "/accounts"
+    tags = ["Accounts"]
+    include_in_schema = False
+
+    @get("/{account_id:str}/onboarding/refresh", operation_id="RefreshOnboardingLink")
+    async def refresh(
+        self,
+        request: Request[object, object, object],
+        db_session: AsyncSession,
+        gateway: StripeGateway,
+        runtime: Runtime,
+        account_id: str,
+        token: str,
+    ) -> Redirect:
+        url = await service.refresh_onboarding_link(
+            db_session, gateway, account_id, token, public_url=runtime.public_url
+        )
+        return Redirect(url, status_code=303)

@@ -1,0 +1,540 @@
+"""Connected accounts: create, read, update, sync from Stripe, onboarding links, import."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_service.accounts.charge_models import ChargeModel
+from platform_service.accounts.models import ConnectedAccount, OnboardingRefreshToken
+from platform_service.accounts.onboarding import derive_state
+from platform_service.accounts.schemas import (
+    STRIPE_COUNTRIES,
+    Account,
+    AccountCreate,
+    AccountKind,
+    AccountUpdate,
+    Onboarding,
+)
+from platform_service.auth import audit
+from platform_service.db.base import utcnow
+from platform_service.errors import Conflict, NotFound, ValidationFailed
+from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
+from platform_service.stripe.gateway import AccountCreateParams, StripeGateway
+from platform_service.stripe.idempotency import idempotency_key
+from platform_service.urls import check_url
+
+EXTERNAL_REF_KEY = "platform_external_ref"
+CHARGE_MODEL_KEY = "platform_charge_model"
+REFRESH_TOKEN_TTL = timedelta(days=7)
+
+# Controller properties per account kind (Stripe's replacement for `type`).
+CONTROLLERS: dict[str, dict[str, Any]] = {
+    "express": {
+        "stripe_dashboard": {"type": "express"},
+        "fees": {"payer": "application"},
+        "losses": {"payments": "application"},
+        "requirement_collection": "stripe",
+    },
+    "custom": {
+        "stripe_dashboard": {"type": "none"},
+        "fees": {"payer": "application"},
+        "losses": {"payments": "application"},
+        "requirement_collection": "application",
+    },
+    "standard": {
+        "stripe_dashboard": {"type": "full"},
+        "fees": {"payer": "account"},
+        "losses": {"payments": "stripe"},
+        "requirement_collection": "stripe",
+    },
+}
+
+# Only what the service reads from Stripe's Account object is kept.
+_SNAPSHOT_FIELDS = (
+    "id",
+    "type",
+    "email",
+    "country",
+    "business_profile",
+    "controller",
+    "capabilities",
+    "charges_enabled",
+    "payouts_enabled",
+    "details_submitted",
+    "requirements",
+    "future_requirements",
+    "metadata",
+)
+
+
+def account_out(row: ConnectedAccount) -> Account:
+    kind: AccountKind = row.account_kind if row.account_kind in CONTROLLERS else "express"  # type: ignore[assignment]
+    return Account(
+        id=row.id,
+        external_ref=row.external_ref,
+        email=row.email,
+        country=row.country,
+        business_name=row.business_name,
+        charge_model=ChargeModel(row.charge_model),
+        account_kind=kind,
+        metadata=dict(row.metadata_ or {}),
+        onboarding=Onboarding(
+            status=row.status,  # type: ignore[arg-type]
+            reason=row.status_reason,
+            next_action=row.next_action,  # type: ignore[arg-type]
+            due_fields=list(row.due_fields or []),
+            deadline=row.due_deadline,
+            disabled_reason=row.disabled_reason,
+        ),
+        charges_enabled=row.charges_enabled,
+        payouts_enabled=row.payouts_enabled,
+        details_submitted=row.details_submitted,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        synced_at=row.synced_at,
+        disconnected_at=row.disconnected_at,
+    )
+
+
+def _audit_view(row: ConnectedAccount) -> dict[str, Any]:
+    view: dict[str, Any] = msgspec.to_builtins(account_out(row))
+    for volatile in ("updated_at", "synced_at", "created_at"):
+        view.pop(volatile, None)
+    return view
+
+
+def _search_text(*parts: str | None) -> str:
+    return " ".join(p.lower() for p in parts if p)
+
+
+def apply_stripe_account(
+    row: ConnectedAccount, data: dict[str, Any], *, disconnected: bool = False
+) -> None:
+    """Copy what Stripe says about the account onto the row and re-derive its state."""
+    profile = data.get("business_profile") or {}
+    row.email = data.get("email") or row.email
+    row.country = data.get("country") or row.country
+    row.business_name = profile.get("name") or row.business_name
+    row.charges_enabled = bool(data.get("charges_enabled"))
+    row.payouts_enabled = bool(data.get("payouts_enabled"))
+    row.details_submitted = bool(data.get("details_submitted"))
+    row.stripe_snapshot = {k: data.get(k) for k in _SNAPSHOT_FIELDS if k in data}
+    branding = ((data.get("settings") or {}).get("branding")) or None
+    if branding is not None:
+        row.stripe_snapshot["settings"] = {"branding": branding}
+    if disconnected:
+        row.disconnected_at = row.disconnected_at or utcnow()
+    else:
+        row.disconnected_at = None
+    _set_state(row)
+    row.search_text = _search_text(row.business_name, row.email, row.external_ref)
+    row.synced_at = utcnow()
+
+
+def _set_state(row: ConnectedAccount) -> None:
+    state = derive_state(
+        row.stripe_snapshot,
+        disconnected=row.disconnected_at is not None,
+        onboarding_started=row.onboarding_started,
+    )
+    row.status = state.status.value
+    row.status_reason = state.reason
+    row.next_action = state.next_action.value
+    row.due_fields = list(state.due_fields)
+    row.due_deadline = state.deadline
+    row.disabled_reason = state.disabled_reason
+
+
+def _kind_of(data: dict[str, Any]) -> str:
+    dashboard = ((data.get("controller") or {}).get("stripe_dashboard") or {}).get("type")
+    return {"express": "express", "none": "custom", "full": "standard"}.get(
+        str(dashboard),
+        {"custom": "custom", "standard": "standard"}.get(str(data.get("type")), "express"),
+    )
+
+
+async def get_account(
+    session: AsyncSession, account_id: str, *, for_update: bool = False
+) -> ConnectedAccount:
+    """The account, or 404."""
+    stmt = select(ConnectedAccount).where(ConnectedAccount.id == account_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = await session.scalar(stmt)
+    if row is None:
+        raise NotFound(f"No such account: '{account_id}'", param="id")
+    return row
+
+
+async def create_account(
+    session: AsyncSession, gateway: StripeGateway, data: AccountCreate, *, actor: str
+) -> tuple[ConnectedAccount, bool]:
+    """Create the Stripe account and its row; the same `external_ref` returns the existing one."""
+    if data.country not in STRIPE_COUNTRIES:
+        raise ValidationFailed(
+            f"Stripe cannot create connected accounts in '{data.country}'.",
+            code="country_unsupported",
+            param="country",
+        )
+    existing = await session.scalar(
+        select(ConnectedAccount).where(ConnectedAccount.external_ref == data.external_ref)
+    )
+    if existing is not None:
+        return existing, False
+    params: AccountCreateParams = {
+        "country": data.country,
+        "email": data.email,
+        "business_profile": {"name": data.business_name},
+        "controller": CONTROLLERS[data.account_kind],  # type: ignore[typeddict-item]
+        "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}},
+        "metadata": {
+            **data.metadata,
+            EXTERNAL_REF_KEY: data.external_ref,
+            CHARGE_MODEL_KEY: data.charge_model.value,
+        },
+    }
+    # The key is derived from external_ref: a retry, a double submit or two
+    # concurrent requests all get the same Stripe account back.
+    try:
+        stripe_account = await gateway.create_account(
+            params, idempotency_key=idempotency_key("accounts.create", data.external_ref)
+        )
+    except StripeGatewayError as exc:
+        if exc.kind is StripeErrorKind.IDEMPOTENCY_CONFLICT:
+            raise Conflict(
+                f"An account for external_ref '{data.external_ref}' is being created with other details.",
+                code="external_ref_in_use",
+                param="external_ref",
+            ) from exc
+        raise
+    row = ConnectedAccount(
+        id=stripe_account["id"],
+        external_ref=data.external_ref,
+        charge_model=data.charge_model.value,
+        account_kind=data.account_kind,
+        metadata_=dict(data.metadata),
+    )
+    apply_stripe_account(row, stripe_account)
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # A concurrent request with the same external_ref inserted it first.
+        existing = await session.scalar(
+            select(ConnectedAccount).where(ConnectedAccount.external_ref == data.external_ref)
+        )
+        if existing is None:
+            raise
+        return existing, False
+    await audit.record(
+        session, actor=actor, action="account.created", account_id=row.id, after=_audit_view(row)
+    )
+    return row, True
+
+
+async def update_account(
+    session: AsyncSession,
+    gateway: StripeGateway,
+    account_id: str,
+    patch: AccountUpdate,
+    *,
+    actor: str,
+) -> ConnectedAccount:
+    """Apply a PATCH; the email and business name are written to Stripe first."""
+    row = await get_account(session, account_id, for_update=True)
+    before = _audit_view(row)
+    stripe_params: dict[str, Any] = {}
+    if patch.email is not msgspec.UNSET and patch.email != row.email:
+        stripe_params["email"] = patch.email
+    if patch.business_name is not msgspec.UNSET and patch.business_name != row.business_name:
+        stripe_params["business_profile"] = {"name": patch.business_name}
+    if patch.charge_model is not msgspec.UNSET and patch.charge_model.value != row.charge_model:
+        stripe_params["metadata"] = {CHARGE_MODEL_KEY: patch.charge_model.value}
+    if stripe_params:
+        digest = hashlib.sha256(msgspec.json.encode(stripe_params, order="sorted")).hexdigest()[:16]
+        updated = await gateway.update_account(
+            account_id,
+            stripe_params,  # type: ignore[arg-type]
+            idempotency_key=idempotency_key("accounts.update", account_id, digest),
+        )
+        apply_stripe_account(row, updated, disconnected=False)
+    if patch.charge_model is not msgspec.UNSET:
+        row.charge_model = patch.charge_model.value
+    if patch.metadata is not msgspec.UNSET:
+        row.metadata_ = dict(patch.metadata)
+    row.search_text = _search_text(row.business_name, row.email, row.external_ref)
+    row.updated_at = utcnow()
+    after = _audit_view(row)
+    if after != before:
+        await audit.record(
+            session,
+            actor=actor,
+            action="account.updated",
+            account_id=row.id,
+            before=before,
+            after=after,
+        )
+    return row
+
+
+# Stripe no longer lets the platform read the account: deauthorized, or deleted.
+_LOST_ACCESS = {
+    StripeErrorKind.ACCOUNT_INVALID,
+    StripeErrorKind.PERMISSION,
+    StripeErrorKind.RESOURCE_MISSING,
+}
+
+
+async def sync_account(
+    session: AsyncSession, gateway: StripeGateway, account_id: str, *, actor: str
+) -> ConnectedAccount:
+    """Refetch the account from Stripe and apply it (the row is locked meanwhile, so two
+    syncs can't commit their answers in the wrong order)."""
+    row = await get_account(session, account_id, for_update=True)
+    before = _audit_view(row)
+    try:
+        data = await gateway.retrieve_account(account_id)
+    except StripeGatewayError as exc:
+        if exc.kind not in _LOST_ACCESS:
+            raise
+        row.disconnected_at = row.disconnected_at or utcnow()
+        _set_state(row)
+        row.synced_at = utcnow()
+    else:
+        apply_stripe_account(row, data)
+    after = _audit_view(row)
+    if after != before:
+        await audit.record(
+            session,
+            actor=actor,
+            action="account.synced",
+            account_id=row.id,
+            before=before,
+            after=after,
+        )
+    return row
+
+
+async def upsert_from_stripe(
+    session: AsyncSession, data: dict[str, Any], *, default_charge_model: ChargeModel, actor: str
+) -> bool:
+    """Insert or refresh one account seen on Stripe; True when it was new."""
+    row = await session.scalar(select(ConnectedAccount).where(ConnectedAccount.id == data["id"]))
+    if row is not None:
+        before = _audit_view(row)
+        apply_stripe_account(row, data)
+        if _audit_view(row) != before:
+            await audit.record(
+                session,
+                actor=actor,
+                action="account.synced",
+                account_id=row.id,
+                before=before,
+                after=_audit_view(row),
+            )
+        return False
+    metadata: dict[str, str] = dict(data.get("metadata") or {})
+    ref = metadata.get(EXTERNAL_REF_KEY)
+    if ref and await session.scalar(
+        select(ConnectedAccount.id).where(ConnectedAccount.external_ref == ref)
+    ):
+        ref = None
+    model_value = metadata.get(CHARGE_MODEL_KEY)
+    charge_model = (
+        ChargeModel(model_value) if model_value in set(ChargeModel) else default_charge_model
+    )
+    row = ConnectedAccount(
+        id=data["id"],
+        external_ref=ref,
+        charge_model=charge_model.value,
+        account_kind=_kind_of(data),
+        metadata_={
+            k: v for k, v in metadata.items() if k not in (EXTERNAL_REF_KEY, CHARGE_MODEL_KEY)
+        },
+    )
+    apply_stripe_account(row, data)
+    session.add(row)
+    await audit.record(
+        session, actor=actor, action="account.imported", account_id=row.id, after=_audit_view(row)
+    )
+    return True
+
+
+async def list_accounts(
+    session: AsyncSession,
+    *,
+    limit: int,
+    starting_after: str | None = None,
+    status: str | None = None,
+    charge_model: str | None = None,
+    country: str | None = None,
+    q: str | None = None,
+) -> tuple[Sequence[ConnectedAccount], bool]:
+    """Newest first, keyset-paginated on `seq`."""
+    stmt = select(ConnectedAccount).order_by(ConnectedAccount.seq.desc()).limit(limit + 1)
+    if starting_after is not None:
+        cursor = await session.scalar(
+            select(ConnectedAccount.seq).where(ConnectedAccount.id == starting_after)
+        )
+        if cursor is None:
+            raise ValidationFailed(f"No such account: '{starting_after}'", param="starting_after")
+        stmt = stmt.where(ConnectedAccount.seq < cursor)
+    if status is not None:
+        stmt = stmt.where(ConnectedAccount.status == status)
+    if charge_model is not None:
+        stmt = stmt.where(ConnectedAccount.charge_model == charge_model)
+    if country is not None:
+        stmt = stmt.where(ConnectedAccount.country == country.upper())
+    if q:
+        needle = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(
+            or_(
+                ConnectedAccount.search_text.like(f"%{needle}%", escape="\\"),
+                ConnectedAccount.id == q.strip(),
+            )
+        )
+    rows = list(await session.scalars(stmt))
+    return rows[:limit], len(rows) > limit
+
+
+async def sync_stale_accounts(
+    session: AsyncSession, gateway: StripeGateway, *, older_than: timedelta, limit: int
+) -> int:
+    """Refetch the accounts whose last sync is older than `older_than` (reconciliation)."""
+    cutoff = utcnow() - older_than
+    ids = list(
+        await session.scalars(
+            select(ConnectedAccount.id)
+            .where(or_(ConnectedAccount.synced_at.is_(None), ConnectedAccount.synced_at < cutoff))
+            .order_by(ConnectedAccount.synced_at.asc().nulls_first())
+            .limit(limit)
+        )
+    )
+    for account_id in ids:
+        await sync_account(session, gateway, account_id, actor="system:reconcile")
+    return len(ids)
+
+
+# -- onboarding links ----------------------------------------------------------
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def create_onboarding_link(
+    session: AsyncSession,
+    gateway: StripeGateway,
+    account_id: str,
+    *,
+    link_type: str,
+    return_url: str,
+    refresh_url: str | None,
+    public_url: str,
+    actor: str,
+    nonce: str | None = None,
+) -> tuple[str, datetime]:
+    """Mint a hosted onboarding (or update) link; by default its refresh URL is this
+    service's, which mints a fresh link, so an expired link never strands the seller."""
+    row = await get_account(session, account_id, for_update=True)
+    for name, value in (("return_url", return_url), ("refresh_url", refresh_url)):
+        problem = check_url(value) if value is not None else None
+        if problem:
+            raise ValidationFailed(f"{name} {problem}.", param=name)
+    if row.disconnected_at is not None:
+        raise Conflict(
+            "The account is disconnected from the platform.", code="account_disconnected"
+        )
+    stripe_type = "account_onboarding" if link_type == "onboarding" else "account_update"
+    if stripe_type == "account_update" and row.account_kind != "custom":
+        raise Conflict(
+            "Update links exist only for accounts whose requirements the platform collects "
+            "(account_kind=custom); send type=onboarding instead.",
+            code="update_link_unsupported",
+            param="type",
+        )
+    if refresh_url is None:
+        raw = secrets.token_urlsafe(24)
+        session.add(
+            OnboardingRefreshToken(
+                token_hash=_hash_token(raw),
+                account_id=account_id,
+                link_type=link_type,
+                return_url=return_url,
+                expires_at=utcnow() + REFRESH_TOKEN_TTL,
+            )
+        )
+        refresh_url = (
+            f"{public_url.rstrip('/')}/accounts/{account_id}/onboarding/refresh?token={raw}"
+        )
+    link = await gateway.create_account_link(
+        {
+            "account": account_id,
+            "type": stripe_type,  # type: ignore[typeddict-item]
+            "return_url": return_url,
+            "refresh_url": refresh_url,
+        },
+        # Each request mints its own single-use link; the nonce is fixed per request,
+        # so the SDK's own retries of this call reuse the key.
+        idempotency_key=idempotency_key(
+            "account_links.create", account_id, nonce or secrets.token_hex(8)
+        ),
+    )
+    if not row.onboarding_started:
+        before = _audit_view(row)
+        row.onboarding_started = True
+        _set_state(row)
+        await audit.record(
+            session,
+            actor=actor,
+            action="account.onboarding_started",
+            account_id=row.id,
+            before=before,
+            after=_audit_view(row),
+        )
+    await audit.record(
+        session,
+        actor=actor,
+        action="account.onboarding_link_created",
+        account_id=row.id,
+        after={"type": link_type},
+    )
+    expires = datetime.fromtimestamp(int(link["expires_at"]), tz=utcnow().tzinfo)
+    return str(link["url"]), expires
+
+
+async def refresh_onboarding_link(
+    session: AsyncSession, gateway: StripeGateway, account_id: str, token: str, *, public_url: str
+) -> str:
+    """Mint a fresh link from a refresh token (the seller's browser followed Stripe's refresh_url)."""
+    row = await session.get(OnboardingRefreshToken, _hash_token(token))
+    if row is None or row.account_id != account_id:
+        raise NotFound(
+            "This onboarding link is not valid.", code="refresh_token_invalid", param="token"
+        )
+    if row.expires_at < utcnow():
+        raise NotFound(
+            "This onboarding link has expired; ask the platform for a new one.",
+            code="refresh_token_expired",
+            param="token",
+        )
+    url, _ = await create_onboarding_link(
+        session,
+        gateway,
+        account_id,
+        link_type=row.link_type,
+        return_url=row.return_url,
+        refresh_url=f"{public_url.rstrip('/')}/accounts/{account_id}/onboarding/refresh?token={token}",
+        public_url=public_url,
+        actor="seller:refresh-link",
+    )
+    return url
