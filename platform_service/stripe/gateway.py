@@ -208,8 +208,8 @@ class StripeGateway:
         if stripe_account is not None:
             options["stripe_account"] = stripe_account
         if idempotency_key is not None:
-            if not idempotency_key:
-                raise ValueError("idempotency_key must not be empty")
+            if not idempotency_key or len(idempotency_key) > 255:
+                raise ValueError("idempotency_key must be 1-255 characters (Stripe's limit)")
             options["idempotency_key"] = idempotency_key
         return options
 

@@ -314,6 +314,8 @@ async def test_the_gateway_never_invents_a_key_of_its_own(
 ):
     with pytest.raises(ValueError, match="idempotency_key"):
         await gateway.create_customer({}, stripe_account=None, idempotency_key="")
+    with pytest.raises(ValueError, match="idempotency_key"):
+        await gateway.create_customer({}, stripe_account=None, idempotency_key="k" * 256)
     # Reads carry no key at all.
     mark = admin.mark()
     await gateway.retrieve_current_account(stripe_account=None)
