@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from platform_service.sandbox.forms import decode_form_body, decode_pairs, decod
 from platform_service.sandbox.routing import Ctx, Route, match
 from platform_service.sandbox.state import IdempotencyRecord, SandboxState, new_id
 from platform_service.sandbox.validation import schema_for, validate
+
+log = logging.getLogger(__name__)
 
 SANDBOX_HEADER = {"Stripe-Sandbox": "platform_service"}
 API_VERSION = "2026-10-28.endive"
@@ -126,6 +129,13 @@ class Api:
             if record_key:
                 self._settle(record_key, exc.stored, exc.status, exc.body(), exc.headers)
             raise
+        except Exception:
+            # A sandbox bug must not leave the key "in flight" forever; answer like a
+            # Stripe 500 so callers retry, and keep the traceback for whoever debugs it.
+            log.exception("sandbox handler failed: %s %s", req.method, req.path)
+            if record_key:
+                self._settle(record_key, False, 500, {}, {})
+            raise api_error() from None
         finally:
             if lock_key:
                 self.faults.unlock(lock_key)

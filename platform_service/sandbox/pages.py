@@ -113,4 +113,10 @@ def portal_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Templa
     return Template(template_name="portal.html", context=context)
 
 
-handlers = [index, onboarding_page, onboarding_submit, portal_page]
+@get("/_sandbox/pages/login/{config_id:str}", sync_to_thread=False)
+def login_page(request: Request[Any, Any, Any], config_id: FromPath[str]) -> Template:
+    """Where a configuration's `login_page.url` points: Stripe asks for an email here."""
+    return Template(template_name="login.html", context={"config_id": config_id})
+
+
+handlers = [index, onboarding_page, onboarding_submit, portal_page, login_page]

@@ -53,7 +53,7 @@ def test_same_key_other_params_is_an_idempotency_error(own: SandboxServer) -> No
 def test_validation_failures_are_not_stored(own: SandboxServer) -> None:
     client = client_for(own)
     with pytest.raises(stripe.InvalidRequestError):
-        client.v1.customers.create({"emial": "x"}, {"idempotency_key": "fix-me"})  # type: ignore[typeddict-unknown-key]
+        client.v1.customers.create({"emial": "x"}, {"idempotency_key": "fix-me"})  # type: ignore[arg-type]
     fixed = client.v1.customers.create({"email": "x@example.com"}, {"idempotency_key": "fix-me"})
     assert fixed.id.startswith("cus_") and applied(own)["fix-me"] == 1
 
