@@ -115,7 +115,8 @@ class Api:
             replay = self._idempotency_check(record_key, req, params)
             if replay is not None:
                 return replay
-        lock_key = (scope_id, path_args["id"]) if route.locks_object else None
+        # Ids are unique across accounts, so the lock ignores which account asked.
+        lock_key = ("object", path_args["id"]) if route.locks_object else None
         try:
             if lock_key:
                 self.faults.lock(lock_key)

@@ -1,5 +1,23 @@
 """The sandbox's Litestar app: `/v1/...` goes through `api.Api`; `/_sandbox/...` holds
-the admin endpoints tests and benchmarks drive it with, and the HTML pages."""
+the admin endpoints tests and benchmarks drive it with, and the HTML pages.
+
+Admin endpoints (JSON, no auth):
+    GET    /_sandbox/requests[?since=SEQ]   what /v1 served, oldest first: seq, t (monotonic),
+                                            method, path, stripe_account, idempotency_key,
+                                            params, status, replayed, error
+    DELETE /_sandbox/requests               clear the log
+    GET    /_sandbox/idempotency            {idempotency key: times a write was applied}
+    GET|POST /_sandbox/faults               {rate_limit, endpoint_rate_limit, endpoint_limits:
+                                            {"POST /v1/accounts/{id}": 20}, account_create_rate,
+                                            latency_ms, fail_rate, clear_next, next: [{kind:
+                                            500|rate_limit|lock_timeout|500_after_apply, count,
+                                            method?, path? (prefix)}]}
+    POST   /_sandbox/accounts/{id}/onboarding   {"outcome": complete|requirements_due|
+                                                under_review|restricted|rejected}
+    POST   /_sandbox/accounts/{id}/deauthorize  later Stripe-Account calls answer 403
+    POST   /_sandbox/reset  {"seed_demo"?: bool}   POST /_sandbox/demo
+    GET    /_sandbox/webhooks/deliveries    GET /_sandbox/files/{id} (public image bytes)
+"""
 
 from __future__ import annotations
 
