@@ -15,7 +15,12 @@ from stripe.params._account_retrieve_current_params import AccountRetrieveCurren
 from stripe.params._account_retrieve_params import AccountRetrieveParams
 from stripe.params._account_update_params import AccountUpdateParams
 
-from platform_service.sandbox.errors import StripeError, invalid_request, resource_missing
+from platform_service.sandbox.errors import (
+    StripeError,
+    account_invalid,
+    invalid_request,
+    resource_missing,
+)
 from platform_service.sandbox.images import check_branding_image
 from platform_service.sandbox.routing import (
     Ctx,
@@ -238,6 +243,10 @@ def _target(ctx: Ctx, account_id: str) -> dict[str, Any]:
     account = ctx.state.accounts().get(account_id)
     if account is None:
         raise resource_missing("account", account_id)
+    if account_id in ctx.state.deauthorized:
+        # Like Stripe: once the account revoked the platform's access, the platform's
+        # key can no longer read or write it, even by path.
+        raise account_invalid(account_id)
     return account
 
 
