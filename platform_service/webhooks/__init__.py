@@ -1,0 +1,1 @@
+"""Stripe webhooks: signature check, the event inbox, dispatch to the domains, reconciliation."""

@@ -1,0 +1,37 @@
+"""Which domain handlers run for which Stripe event type.
+
+Handlers live in the domains and know nothing of the inbox: each gets the job's
+session (its writes commit together with the event's `processed` stamp), the
+runtime (for the gateway) and the stored event payload. Stripe delivers at least
+once and out of order, so a handler must be safe to run twice and on a stale
+event; refetching the object from Stripe is the usual way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_service.accounts.events import (
+    on_account_deauthorized,
+    on_account_updated,
+    on_capability_updated,
+)
+from platform_service.runtime import Runtime
+
+Handler = Callable[[AsyncSession, Runtime, dict[str, Any]], Awaitable[None]]
+
+# Read at processing time (never captured at import), so tests can add handlers
+# with `monkeypatch.setitem(HANDLERS, ...)`.
+HANDLERS: dict[str, list[Handler]] = {
+    "account.updated": [on_account_updated],
+    "account.application.deauthorized": [on_account_deauthorized],
+    "capability.updated": [on_capability_updated],
+}
+
+
+def handlers_for(event_type: str) -> list[Handler]:
+    """The handlers for `event_type`, in the order they run (empty: the type is unhandled)."""
+    return list(HANDLERS.get(event_type, ()))

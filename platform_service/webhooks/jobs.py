@@ -1,0 +1,45 @@
+"""Jobs of the webhook inbox: process one event, sweep lost ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import Retry
+
+from platform_service.jobs.registry import cron, job
+from platform_service.runtime import Runtime
+from platform_service.webhooks import service
+
+# Tries per enqueue (a replay starts a new count); the last failure is the dead letter.
+MAX_TRIES = 6
+# 5, 10, 20, 40, 80 s between tries: about 2.5 minutes before giving up, well inside
+# the sweep's REQUEUE_AFTER so a waiting retry is not enqueued twice.
+BACKOFF_BASE_S = 5.0
+BACKOFF_MAX_S = 300.0
+
+
+def backoff_s(job_try: int) -> float:
+    """Seconds to wait after failed try number `job_try`."""
+    return float(min(BACKOFF_BASE_S * 2 ** (job_try - 1), BACKOFF_MAX_S))
+
+
+@job(max_tries=MAX_TRIES, timeout_s=120)
+async def process_webhook_event(ctx: dict[str, Any], event_id: int) -> str:
+    """Run the domain handlers of one stored Stripe event, once."""
+    runtime: Runtime = ctx["runtime"]
+    job_try = int(ctx.get("job_try") or 1)
+    # arq refuses to start a try past max_tries without calling us, so the last
+    # try we do see must record the dead letter itself.
+    outcome = await service.process_event(runtime, event_id, final_try=job_try >= MAX_TRIES)
+    if outcome.retry:
+        raise Retry(defer=backoff_s(job_try))
+    return outcome.status
+
+
+@job(max_tries=1, timeout_s=120)
+@cron(interval_s=60)
+async def sweep_webhook_events(ctx: dict[str, Any]) -> int:
+    """Re-enqueue events committed but never enqueued, or stuck with a dead worker."""
+    runtime: Runtime = ctx["runtime"]
+    assert runtime.queue is not None, "the worker and the app start the queue"
+    return await service.sweep(runtime, runtime.queue)

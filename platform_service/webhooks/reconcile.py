@@ -1,0 +1,205 @@
+"""Reconciliation: repair what missed webhooks left wrong.
+
+Two passes, both bounded so a run stays cheap against Stripe's rate limit:
+(a) list `GET /v1/events` since the previous run (minus a margin), on the
+    platform and on connected accounts (Stripe does not reliably list Connect
+    events on the platform), storing the events the inbox lacks and enqueueing
+    them like delivered ones;
+(b) ask the accounts domain to refetch accounts whose last sync is older than
+    `reconcile_stale_after_s`.
+
+It runs as an arq cron (`reconcile_stripe`, checked every 5 minutes, acting every
+`reconcile_interval_s`: the registry fixes cron intervals at import, settings
+arrive later) and as `platform-service reconcile`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from platform_service.accounts.models import ConnectedAccount
+from platform_service.accounts.service import sync_stale_accounts
+from platform_service.db.base import utcnow
+from platform_service.jobs.queue import JobQueue
+from platform_service.jobs.registry import cron, job
+from platform_service.runtime import Runtime
+from platform_service.webhooks import service
+from platform_service.webhooks.models import EventSource, ReconcileRun, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+# Re-list this much before the previous run's start: covers clock skew and events
+# created while that run was listing. Duplicates cost one ignored insert each.
+MARGIN = timedelta(hours=1)
+# With no history, look back as far as Stripe keeps retrying deliveries in live mode.
+FIRST_LOOKBACK = timedelta(days=3)
+# Stripe keeps events for 30 days; asking for older ones is pointless.
+MAX_LOOKBACK = timedelta(days=30)
+# Connected accounts listed per run; larger platforms are covered in rotation.
+MAX_ACCOUNTS_PER_RUN = 200
+# Events read per account (or the platform) per run, newest first.
+MAX_EVENTS_PER_SCOPE = 1000
+ACCOUNT_SYNC_LIMIT = 500
+CRON_CHECK_S = 300
+
+
+@dataclass
+class ReconcileReport:
+    since: datetime
+    accounts_scanned: int = 0
+    events_seen: int = 0
+    events_inserted: int = 0
+    events_enqueued: int = 0
+    accounts_synced: int | None = None
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["since"] = self.since.isoformat()
+        return out
+
+
+async def _default_since(runtime: Runtime, now: datetime) -> datetime:
+    async with runtime.session() as session:
+        last_run = await session.scalar(
+            select(func.max(ReconcileRun.started_at)).where(ReconcileRun.error.is_(None))
+        )
+        last_event = await session.scalar(select(func.max(WebhookEvent.created)))
+    anchor = last_run or last_event
+    since = anchor - MARGIN if anchor is not None else now - FIRST_LOOKBACK
+    return max(since, now - MAX_LOOKBACK)
+
+
+async def _accounts_to_scan(runtime: Runtime, limit: int) -> list[str]:
+    """Up to `limit` connected accounts, rotating through all of them across runs."""
+    async with runtime.session() as session:
+        ids = list(
+            await session.scalars(
+                select(ConnectedAccount.id)
+                .where(ConnectedAccount.disconnected_at.is_(None))
+                .order_by(ConnectedAccount.seq)
+            )
+        )
+        runs = await session.scalar(select(func.count()).select_from(ReconcileRun)) or 0
+    if len(ids) <= limit:
+        return ids
+    start = (runs * limit) % len(ids)
+    return (ids + ids)[start : start + limit]
+
+
+async def _pull_events(
+    runtime: Runtime,
+    queue: JobQueue,
+    report: ReconcileReport,
+    stripe_account: str | None,
+    max_events: int,
+) -> None:
+    created_gte = int(report.since.timestamp())
+    events: list[dict[str, Any]] = []
+    async for event in runtime.gateway.iter_events(
+        stripe_account=stripe_account, created_gte=created_gte
+    ):
+        events.append(event)
+        if len(events) >= max_events:
+            break
+    report.events_seen += len(events)
+    source = EventSource.RECONCILE
+    live = runtime.settings.stripe_live_mode
+    to_enqueue: list[int] = []
+    async with runtime.session() as session, session.begin():
+        for event in events:
+            if stripe_account is not None and not event.get("account"):
+                event["account"] = stripe_account
+            try:
+                recorded = await service.record(session, event, source=source, live_mode=live)
+            except service.WebhookRejected:
+                continue
+            if not recorded.duplicate:
+                report.events_inserted += 1
+            if recorded.needs_job and recorded.row_id is not None:
+                to_enqueue.append(recorded.row_id)
+    # Oldest first, so handlers meet the events in the order Stripe created them.
+    report.events_enqueued += await service.enqueue_quietly(queue, sorted(to_enqueue))
+
+
+async def reconcile(
+    runtime: Runtime,
+    queue: JobQueue,
+    *,
+    since: datetime | None = None,
+    max_accounts: int = MAX_ACCOUNTS_PER_RUN,
+    max_events: int = MAX_EVENTS_PER_SCOPE,
+    sync_accounts: bool = True,
+) -> ReconcileReport:
+    """One reconciliation pass (see the module docstring); records a `ReconcileRun`."""
+    now = utcnow()
+    report = ReconcileReport(since=since or await _default_since(runtime, now))
+    async with runtime.session() as session, session.begin():
+        run = ReconcileRun(started_at=now, since=report.since)
+        session.add(run)
+    scopes: list[str | None] = [None, *await _accounts_to_scan(runtime, max_accounts)]
+    first_error: str | None = None
+    for scope in scopes:
+        try:
+            await _pull_events(runtime, queue, report, scope, max_events)
+        except Exception as exc:
+            # One unreachable account (deauthorized, 5xx) must not stop the others.
+            report.errors += 1
+            first_error = first_error or f"{scope or 'platform'}: {exc}"
+            logger.warning("reconcile: events of %s: %s", scope or "platform", exc)
+        if scope is not None:
+            report.accounts_scanned += 1
+    if sync_accounts:
+        try:
+            async with runtime.session() as session, session.begin():
+                report.accounts_synced = await sync_stale_accounts(
+                    session,
+                    runtime.gateway,
+                    older_than=timedelta(seconds=runtime.settings.reconcile_stale_after_s),
+                    limit=ACCOUNT_SYNC_LIMIT,
+                )
+        except Exception as exc:
+            # The domain syncs in one transaction: one failing account rolls back the
+            # pass, which the next run repeats.
+            report.errors += 1
+            first_error = first_error or f"account sync: {exc}"
+            logger.warning("reconcile: account sync failed: %s", exc)
+    async with runtime.session() as session, session.begin():
+        row = await session.get(ReconcileRun, run.id)
+        assert row is not None
+        row.finished_at = utcnow()
+        row.accounts_scanned = report.accounts_scanned
+        row.events_seen = report.events_seen
+        row.events_inserted = report.events_inserted
+        row.accounts_synced = report.accounts_synced
+        row.error = first_error[:2000] if first_error else None
+    logger.info("reconcile: %s", report.as_dict())
+    return report
+
+
+@job(max_tries=1, timeout_s=1800)
+@cron(interval_s=CRON_CHECK_S)
+async def reconcile_stripe(ctx: dict[str, Any], force: bool = False) -> dict[str, Any] | None:
+    """Reconcile when `reconcile_interval_s` has passed since the last run started."""
+    runtime: Runtime = ctx["runtime"]
+    assert runtime.queue is not None, "the worker and the app start the queue"
+    if not force:
+        async with runtime.session() as session:
+            last = await session.scalar(select(func.max(ReconcileRun.started_at)))
+        interval = timedelta(seconds=runtime.settings.reconcile_interval_s)
+        # A little slack so a run that started a few seconds late doesn't skip a slot.
+        if last is not None and utcnow() - last < interval - timedelta(seconds=30):
+            return None
+    report = await reconcile(runtime, runtime.queue)
+    return report.as_dict()
+
+
+def parse_since(value: str) -> datetime:
+    """An ISO 8601 time (naive means UTC) for `platform-service reconcile --since`."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
