@@ -27,6 +27,7 @@ from platform_service.jobs.queue import JobQueue
 from platform_service.runtime import Runtime
 from platform_service.settings import Settings, load_settings
 from platform_service.stripe.gateway import StripeGateway
+from platform_service.webhooks.routes import StripeWebhookController, WebhookEventController
 
 
 def create_app(
@@ -67,7 +68,12 @@ def create_app(
         session_config=AsyncSessionConfig(expire_on_commit=False),
     )
     return Litestar(
-        route_handlers=[HealthController, AuditController],
+        route_handlers=[
+            HealthController,
+            AuditController,
+            StripeWebhookController,
+            WebhookEventController,
+        ],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         middleware=[api_key_middleware()],
         dependencies={
