@@ -24,6 +24,7 @@ from platform_service.auth.routes import AuditController
 from platform_service.errors import exception_handlers
 from platform_service.health import HealthController
 from platform_service.jobs.queue import JobQueue
+from platform_service.portal.routes import AccountPortalController, PlatformPortalSettingsController
 from platform_service.runtime import Runtime
 from platform_service.settings import Settings, load_settings
 from platform_service.stripe.gateway import StripeGateway
@@ -73,6 +74,8 @@ def create_app(
             AuditController,
             StripeWebhookController,
             WebhookEventController,
+            PlatformPortalSettingsController,
+            AccountPortalController,
         ],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         middleware=[api_key_middleware()],

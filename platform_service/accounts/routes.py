@@ -56,10 +56,17 @@ class AccountController(Controller):
 
     @post(operation_id="CreateAccount", guards=[admin_only], summary="Create and onboard a seller")
     async def create_account(
-        self, data: AccountCreate, db_session: AsyncSession, gateway: StripeGateway, caller: Caller
+        self,
+        data: AccountCreate,
+        db_session: AsyncSession,
+        gateway: StripeGateway,
+        runtime: Runtime,
+        caller: Caller,
     ) -> Response[Account]:
         """Idempotent on `external_ref`: 201 for a new account, 200 with the existing one."""
         row, created = await service.create_account(db_session, gateway, data, actor=caller.actor)
+        if created:  # a portal configuration from the platform defaults, before any session
+            enqueue_after_commit(db_session, runtime, "ensure_portal_configuration", row.id)
         return Response(
             service.account_out(row), status_code=HTTP_201_CREATED if created else HTTP_200_OK
         )

@@ -2,7 +2,15 @@
 
 from platform_service.accounts import jobs as account_jobs
 from platform_service.jobs import maintenance, outbox
+from platform_service.portal import jobs as portal_jobs
 from platform_service.webhooks import jobs as webhook_jobs
 from platform_service.webhooks import reconcile as webhook_reconcile
 
-__all__ = ["account_jobs", "maintenance", "outbox", "webhook_jobs", "webhook_reconcile"]
+__all__ = [
+    "account_jobs",
+    "maintenance",
+    "outbox",
+    "portal_jobs",
+    "webhook_jobs",
+    "webhook_reconcile",
+]

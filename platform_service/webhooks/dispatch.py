@@ -19,6 +19,8 @@ from platform_service.accounts.events import (
     on_account_updated,
     on_capability_updated,
 )
+from platform_service.branding.events import on_account_updated_branding
+from platform_service.portal.events import on_portal_configuration_changed
 from platform_service.runtime import Runtime
 
 Handler = Callable[[AsyncSession, Runtime, dict[str, Any]], Awaitable[None]]
@@ -26,9 +28,11 @@ Handler = Callable[[AsyncSession, Runtime, dict[str, Any]], Awaitable[None]]
 # Read at processing time (never captured at import), so tests can add handlers
 # with `monkeypatch.setitem(HANDLERS, ...)`.
 HANDLERS: dict[str, list[Handler]] = {
-    "account.updated": [on_account_updated],
+    "account.updated": [on_account_updated, on_account_updated_branding],
     "account.application.deauthorized": [on_account_deauthorized],
     "capability.updated": [on_capability_updated],
+    "billing_portal.configuration.created": [on_portal_configuration_changed],
+    "billing_portal.configuration.updated": [on_portal_configuration_changed],
 }
 
 

@@ -1,0 +1,229 @@
+"""Portal sessions: the call shape from `resolve_branding`, the account's configuration, no open redirect.
+
+A session URL is a bearer credential: it is returned (or redirected to) at
+once and never stored or logged; the audit log records that a session was
+opened, for which customer and flow, by whom.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_service.accounts.models import ConnectedAccount
+from platform_service.accounts.service import get_account
+from platform_service.auth import audit
+from platform_service.branding.service import effective_branding
+from platform_service.errors import Conflict, ValidationFailed
+from platform_service.portal import service
+from platform_service.portal.compile import cancel_flow_retention
+from platform_service.portal.document import PortalSettings, PortalSettingsPatch
+from platform_service.portal.models import AccountPortalSettings
+from platform_service.portal.schemas import (
+    PortalSessionCreate,
+    PortalSessionOut,
+    RedirectAfter,
+    SubscriptionCancelFlow,
+)
+from platform_service.portal.sync import configuration_home
+from platform_service.portal.validation import check_url
+from platform_service.runtime import Runtime
+from platform_service.stripe.gateway import PortalSessionCreateParams
+from platform_service.stripe.idempotency import idempotency_key
+from platform_service.urls import url_host
+
+
+def allowed_return_hosts(
+    runtime: Runtime, account_settings: PortalSettings, platform_settings: PortalSettings
+) -> set[str]:
+    """Hosts a session may send the customer back to (no open redirect through the service)."""
+    hosts = {h.lower() for h in runtime.settings.allowed_return_hosts}
+    for settings in (account_settings, platform_settings):
+        url = settings.customisation.default_return_url
+        host = url_host(url) if url else None
+        if host:
+            hosts.add(host.lower())
+    return hosts
+
+
+def _check_return_url(url: str, param: str, hosts: set[str]) -> None:
+    problem = check_url(url)
+    if problem is not None:
+        raise ValidationFailed(f"{param}: {problem[1]}", code=problem[0], param=param)
+    host = (url_host(url) or "").lower()
+    if host not in hosts:
+        allowed = ", ".join(sorted(hosts)) or "none configured"
+        raise ValidationFailed(
+            f"{param} host {host!r} is not an allowed return host (allowed: {allowed}); "
+            "set it as the default return URL or add it to PLATFORM_ALLOWED_RETURN_HOSTS.",
+            code="return_url_not_allowed",
+            param=param,
+        )
+
+
+def _unavailable_reasons(account: ConnectedAccount, row: AccountPortalSettings) -> list[str]:
+    reasons: list[str] = []
+    if account.disconnected_at is not None:
+        reasons.append("the account is disconnected from the platform")
+    if not account.details_submitted:
+        reasons.append("onboarding is not complete (details not submitted)")
+    if not account.charges_enabled:
+        reasons.append("charges are not enabled on the account")
+    if row.sync_status == "out_of_sync":
+        reasons.append(f"portal settings are out of sync with Stripe ({row.sync_error})")
+    return reasons
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _check_flow_enabled(data: PortalSessionCreate, settings: PortalSettings) -> None:
+    """A deep link into a task the account's portal does not offer fails at Stripe; say why here."""
+    if data.flow is None:
+        return
+    kind = data.flow.__struct_config__.tag
+    sm = settings.subscription_management
+    missing: str | None = None
+    if kind == "subscription_cancel" and not settings.cancellations.cancel_subscriptions:
+        missing = "cancellations.cancel_subscriptions is off"
+    elif kind in ("subscription_update", "subscription_update_confirm") and not (
+        sm.switch_plans or sm.update_quantities
+    ):
+        missing = "neither subscription_management.switch_plans nor update_quantities is on"
+    elif kind == "subscription_pause":
+        missing = "the portal settings do not offer pausing subscriptions"
+    elif kind == "payment_method_update" and not settings.customer_billing.payment_methods:
+        missing = "customer_billing.payment_methods is off"
+    elif kind == "customer_update" and not settings.customer_billing.billing_information:
+        missing = "customer_billing.billing_information is off"
+    if missing is not None:
+        raise ValidationFailed(
+            f"A {kind} flow needs that feature in the account's portal, but {missing}.",
+            code="flow_not_enabled",
+            param="flow.type",
+        )
+
+
+def _flow_data(data: PortalSessionCreate, settings: PortalSettings) -> dict[str, Any] | None:
+    if data.flow is None:
+        return None
+    flow: dict[str, Any] = _without_nulls(msgspec.to_builtins(data.flow))
+    kind = flow.pop("type")
+    after = flow.pop("after_completion", None)
+    out: dict[str, Any] = {"type": kind}
+    if after is not None:
+        after_kind = after.pop("type")
+        out["after_completion"] = {"type": after_kind}
+        if after:
+            out["after_completion"][after_kind] = after
+    if flow:
+        out[kind] = flow
+    if isinstance(data.flow, SubscriptionCancelFlow):
+        retention = cancel_flow_retention(settings)
+        if retention is not None:
+            out[kind]["retention"] = retention
+    return out
+
+
+async def create_portal_session(
+    session: AsyncSession,
+    runtime: Runtime,
+    account_id: str,
+    data: PortalSessionCreate,
+    *,
+    actor: str,
+    nonce: str,
+) -> PortalSessionOut:
+    """Open a session on the right Stripe account with the account's configuration.
+
+    `nonce` is drawn once per API request: the SDK's retries of this request
+    reuse the key, and no two requests share a (single-use) session.
+    """
+    account = await get_account(session, account_id)
+    row = await session.scalar(
+        select(AccountPortalSettings).where(AccountPortalSettings.account_id == account_id)
+    )
+    if (
+        row is None
+        or row.configuration_id is None
+        or row.stripe_account != configuration_home(account)
+    ):
+        # Never fail for lack of a configuration: make it now.
+        row = await service.sync_account_portal(session, runtime, account_id, actor=actor)
+    reasons = _unavailable_reasons(account, row)
+    if reasons or row.configuration_id is None:
+        raise Conflict(
+            "This account cannot serve a customer portal yet: "
+            + "; ".join(reasons or ["it has no portal configuration"])
+            + ".",
+            code="portal_unavailable",
+        )
+    platform = service.effective_for(
+        await service.platform_patch(session), PortalSettingsPatch(), None
+    ).settings
+    live = await service.live_settings(session, row)
+    settings = live if live is not None else platform
+    hosts = allowed_return_hosts(runtime, settings, platform)
+    if data.return_url is not None:
+        _check_return_url(data.return_url, "return_url", hosts)
+    elif settings.customisation.default_return_url is None:
+        raise ValidationFailed(
+            "return_url is required: the account's portal settings have no default return URL.",
+            code="parameter_missing",
+            param="return_url",
+        )
+    if data.flow is not None and isinstance(data.flow.after_completion, RedirectAfter):
+        _check_return_url(
+            data.flow.after_completion.return_url,
+            "flow.after_completion.return_url",
+            hosts,
+        )
+
+    _check_flow_enabled(data, settings)
+
+    # The one resolution rule, over the stored account and platform branding.
+    resolved = await effective_branding(session, account.id)
+    params: dict[str, Any] = {"customer": data.customer, "configuration": row.configuration_id}
+    if data.return_url is not None:
+        params["return_url"] = data.return_url
+    if data.locale is not None:
+        params["locale"] = data.locale
+    if resolved.call.on_behalf_of is not None:
+        params["on_behalf_of"] = resolved.call.on_behalf_of
+    flow_data = _flow_data(data, settings)
+    if flow_data is not None:
+        params["flow_data"] = flow_data
+    created = await runtime.gateway.create_portal_session(
+        cast(PortalSessionCreateParams, params),
+        stripe_account=resolved.call.stripe_account,
+        idempotency_key=idempotency_key("portal.session.create", account.id, nonce),
+    )
+    await audit.record(
+        session,
+        actor=actor,
+        action="portal_session.created",
+        account_id=account.id,
+        after={
+            "customer": data.customer,
+            "flow": flow_data["type"] if flow_data else None,
+            "configuration_id": row.configuration_id,
+            "branding_source": resolved.source,
+            "stripe_account": resolved.call.stripe_account,
+            "on_behalf_of": resolved.call.on_behalf_of,
+            "session_id": created.get("id"),
+        },
+    )
+    return PortalSessionOut(
+        url=str(created["url"]),
+        branding_source=resolved.source,
+        configuration_id=str(row.configuration_id),
+        flow=created.get("flow"),
+    )
