@@ -1,0 +1,49 @@
+"""What the branding domain does with Stripe events (the webhooks inbox calls these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_service.branding import service
+from platform_service.branding.models import AccountBranding
+from platform_service.runtime import Runtime
+from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
+
+# Stripe no longer lets the platform read the account; the accounts handler
+# marks it disconnected, and there is no branding to compare.
+_LOST_ACCESS = {
+    StripeErrorKind.ACCOUNT_INVALID,
+    StripeErrorKind.PERMISSION,
+    StripeErrorKind.RESOURCE_MISSING,
+}
+
+
+def _account_id(event: dict[str, Any]) -> str | None:
+    obj = (event.get("data") or {}).get("object") or {}
+    if obj.get("object") == "account" and obj.get("id"):
+        return str(obj["id"])
+    account = event.get("account")
+    return str(account) if account else None
+
+
+async def on_account_updated_branding(
+    session: AsyncSession, runtime: Runtime, event: dict[str, Any]
+) -> None:
+    """`account.updated`: refetch the account and record drift from the last branding write.
+
+    The payload is only a trigger (it may be stale or replayed): the check
+    always compares what Stripe holds now.
+    """
+    account_id = _account_id(event)
+    if account_id is None:
+        return
+    row = await session.get(AccountBranding, account_id)
+    if row is None or not row.stripe_written:
+        return  # the service never wrote this account's branding: nothing to drift from
+    try:
+        await service.check_drift(session, runtime, account_id, actor=f"stripe:{event.get('id')}")
+    except StripeGatewayError as exc:
+        if exc.kind not in _LOST_ACCESS:
+            raise
