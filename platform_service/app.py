@@ -17,10 +17,14 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 
 from platform_service import __version__
 from platform_service.auth.guard import api_key_middleware, provide_caller
 from platform_service.auth.routes import AuditController
+from platform_service.branding.routes import TEMPLATES as BRANDING_TEMPLATES
+from platform_service.branding.routes import branding_router
 from platform_service.errors import exception_handlers
 from platform_service.health import HealthController
 from platform_service.jobs.queue import JobQueue
@@ -76,6 +80,7 @@ def create_app(
             WebhookEventController,
             PlatformPortalSettingsController,
             AccountPortalController,
+            branding_router(settings.max_upload_bytes),
         ],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         middleware=[api_key_middleware()],
@@ -87,6 +92,8 @@ def create_app(
             "settings": Provide(lambda: settings, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
+        # One template engine for server-rendered pages; each domain adds its directory.
+        template_config=TemplateConfig(directory=[BRANDING_TEMPLATES], engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
             title="platform_service",
             version=__version__,
