@@ -21,8 +21,10 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from platform_service import __version__
+from platform_service.accounts.routes import AccountController, OnboardingRefreshController
 from platform_service.auth.guard import api_key_middleware, provide_caller
 from platform_service.auth.routes import AuditController
+from platform_service.bulk.routes import BulkJobController
 from platform_service.branding.routes import TEMPLATES as BRANDING_TEMPLATES
 from platform_service.branding.routes import branding_router
 from platform_service.errors import exception_handlers
@@ -76,11 +78,14 @@ def create_app(
         route_handlers=[
             HealthController,
             AuditController,
+            AccountController,
+            OnboardingRefreshController,
             StripeWebhookController,
             WebhookEventController,
             PlatformPortalSettingsController,
             AccountPortalController,
             branding_router(settings.max_upload_bytes),
+            BulkJobController,
         ],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         middleware=[api_key_middleware()],

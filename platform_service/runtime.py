@@ -15,6 +15,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from platform_service.db.engine import create_engine, create_session_maker
+from platform_service.jobs.ratelimit import (
+    AccountLocks,
+    Budget,
+    LocalRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    parse_endpoint_rates,
+)
 from platform_service.settings import Settings
 from platform_service.stripe.gateway import StripeGateway
 
@@ -42,6 +50,7 @@ class Runtime:
         redis: Redis | None = None,
         webhook_secrets: tuple[str, ...] = (),
         connect_webhook_secrets: tuple[str, ...] = (),
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -52,6 +61,8 @@ class Runtime:
         self.webhook_secrets = webhook_secrets
         self.connect_webhook_secrets = connect_webhook_secrets
         self.queue: JobQueue | None = None
+        self.limiter = limiter
+        self.account_locks = AccountLocks(redis, prefix=f"{settings.job_queue_name}:acctlock")
         self.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -110,17 +121,28 @@ class Runtime:
         else:
             secret_key = settings.stripe_secret_key or "sk_test_sandbox"
             api_base = settings.stripe_api_base
-        gateway = StripeGateway(
-            secret_key=secret_key,
-            api_base=api_base,
-            max_network_retries=settings.stripe_max_network_retries,
-            timeout_s=settings.stripe_timeout_s,
-        )
         redis = None
         if settings.redis_url:
             from redis.asyncio import Redis
 
             redis = Redis.from_url(settings.redis_url)
+        budget = Budget(
+            rate=settings.effective_rate_limit,
+            interactive_share=settings.interactive_share,
+            endpoint_rates=parse_endpoint_rates(settings.stripe_endpoint_limits),
+        )
+        limiter: RateLimiter = (
+            RedisRateLimiter(redis, budget, prefix=f"{settings.job_queue_name}:ratelimit")
+            if redis is not None
+            else LocalRateLimiter(budget)
+        )
+        gateway = StripeGateway(
+            secret_key=secret_key,
+            api_base=api_base,
+            max_network_retries=settings.stripe_max_network_retries,
+            timeout_s=settings.stripe_timeout_s,
+            before_call=limiter.acquire,
+        )
         runtime = cls(
             settings,
             create_engine(settings.database_url),
@@ -129,6 +151,7 @@ class Runtime:
             redis=redis,
             webhook_secrets=webhook_secrets,
             connect_webhook_secrets=connect_secrets,
+            limiter=limiter,
         )
         if public_url:
             runtime.public_url = public_url

@@ -46,6 +46,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     allowed_return_hosts: tuple[str, ...] = ()
     rate_limit_ops_per_s: float | None = None
     interactive_share: float = 0.2
+    stripe_endpoint_limits: tuple[str, ...] = ("files.create=20",)
+    bulk_batch_size: int = 50
+    bulk_concurrency: int = 8
+    bulk_max_attempts: int = 8
+    bulk_lease_s: float = 60.0
+    bulk_backoff_s: float = 0.5
     max_upload_bytes: int = 512 * 1024
     reconcile_interval_s: int = 900
     reconcile_stale_after_s: int = 3600
@@ -99,6 +105,12 @@ ENV_VARS: dict[str, str] = {
     "PLATFORM_ALLOWED_RETURN_HOSTS": "allowed_return_hosts",
     "PLATFORM_RATE_LIMIT_OPS_PER_S": "rate_limit_ops_per_s",
     "PLATFORM_INTERACTIVE_SHARE": "interactive_share",
+    "PLATFORM_STRIPE_ENDPOINT_LIMITS": "stripe_endpoint_limits",
+    "PLATFORM_BULK_BATCH_SIZE": "bulk_batch_size",
+    "PLATFORM_BULK_CONCURRENCY": "bulk_concurrency",
+    "PLATFORM_BULK_MAX_ATTEMPTS": "bulk_max_attempts",
+    "PLATFORM_BULK_LEASE_S": "bulk_lease_s",
+    "PLATFORM_BULK_BACKOFF_S": "bulk_backoff_s",
     "PLATFORM_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "PLATFORM_RECONCILE_INTERVAL_S": "reconcile_interval_s",
     "PLATFORM_RECONCILE_STALE_AFTER_S": "reconcile_stale_after_s",
@@ -108,6 +120,7 @@ _LIST_FIELDS = {
     "stripe_webhook_secrets",
     "stripe_connect_webhook_secrets",
     "allowed_return_hosts",
+    "stripe_endpoint_limits",
 }
 
 

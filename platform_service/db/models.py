@@ -3,6 +3,7 @@
 from platform_service.accounts import models as account_models
 from platform_service.auth import models as auth_models
 from platform_service.branding import models as branding_models
+from platform_service.bulk import models as bulk_models
 from platform_service.db.base import Base
 from platform_service.jobs import models as job_models
 from platform_service.portal import models as portal_models
@@ -13,6 +14,7 @@ __all__ = [
     "account_models",
     "auth_models",
     "branding_models",
+    "bulk_models",
     "job_models",
     "portal_models",
     "webhook_models",

@@ -126,8 +126,11 @@ class InProcessQueue:
             )
 
     async def _cron_loop(self, spec: CronSpec) -> None:
+        first = True
         while True:
-            await asyncio.sleep(spec.interval_s)
+            if not (first and spec.run_at_startup):
+                await asyncio.sleep(spec.interval_s)
+            first = False
             try:
                 await spec.function({**self.ctx, "job_id": f"cron:{spec.name}", "job_try": 1})
             except Exception:

@@ -27,6 +27,7 @@ class CronSpec:
     name: str
     function: JobFunction
     interval_s: int
+    run_at_startup: bool = False
 
 
 JOBS: dict[str, JobSpec] = {}
@@ -46,12 +47,16 @@ def job(
     return register
 
 
-def cron(*, interval_s: int, name: str | None = None) -> Callable[[JobFunction], JobFunction]:
+def cron(
+    *, interval_s: int, name: str | None = None, run_at_startup: bool = False
+) -> Callable[[JobFunction], JobFunction]:
     """Register a periodic job; `interval_s` must divide a day into whole minutes or seconds."""
 
     def register(fn: JobFunction) -> JobFunction:
         key = name or fn.__name__
-        CRONS[key] = CronSpec(name=key, function=fn, interval_s=interval_s)
+        CRONS[key] = CronSpec(
+            name=key, function=fn, interval_s=interval_s, run_at_startup=run_at_startup
+        )
         return fn
 
     return register

@@ -50,7 +50,12 @@ def worker_options(settings: Settings, *, runtime: Runtime | None = None) -> dic
         for spec in jobs.values()
     ]
     cron_jobs = [
-        cron(spec.function, name=f"cron:{spec.name}", **_cron_fields(spec.interval_s))  # type: ignore[arg-type]
+        cron(
+            spec.function,  # type: ignore[arg-type]
+            name=f"cron:{spec.name}",
+            run_at_startup=spec.run_at_startup,
+            **_cron_fields(spec.interval_s),
+        )
         for spec in CRONS.values()
     ]
     return {

@@ -1,0 +1,1 @@
+"""Bulk jobs: one branding or portal-settings change pushed to many accounts."""

@@ -1,0 +1,367 @@
+"""Running a bulk job on arq: a coordinator starts lanes; lanes claim items and apply them.
+
+Items are claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL), applied
+through the shared rate limiter with at most one write in flight per account,
+and stamped done in the same transaction as the domain's change. A worker killed
+mid-batch leaves leased items behind; once the lease passes they are claimed
+again, and the item's idempotency key (job, account, patch version) makes Stripe
+replay rather than re-apply anything that had already reached it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_service.accounts import service as accounts
+from platform_service.bulk.appliers import apply_one
+from platform_service.bulk.models import TERMINAL_JOB_STATUSES, BulkJob, BulkJobItem
+from platform_service.db.base import utcnow
+from platform_service.errors import ServiceError
+from platform_service.jobs.ratelimit import traffic_class
+from platform_service.jobs.registry import cron, job
+from platform_service.runtime import Runtime
+from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
+from platform_service.stripe.idempotency import idempotency_key
+
+logger = logging.getLogger(__name__)
+
+# Items one lane applies at once; lanes x this bounds the Stripe calls in flight.
+LANE_PARALLELISM = 4
+_LOST_ACCESS = {StripeErrorKind.ACCOUNT_INVALID, StripeErrorKind.PERMISSION}
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: str
+    kind: str
+    patch: dict[str, Any]
+    patch_version: str
+    dry_run: bool
+
+
+def backoff_s(attempt: int, base: float = 0.5) -> float:
+    """Exponential backoff with full jitter: `base` doubling per attempt, capped at 30 s."""
+    return random.uniform(base / 2, min(30.0, base * 2 ** (attempt - 1)))
+
+
+@job(max_tries=5, timeout_s=120)
+async def bulk_run(ctx: dict[str, Any], job_id: str) -> str:
+    """Coordinator: mark the job running and start its lanes."""
+    runtime: Runtime = ctx["runtime"]
+    async with runtime.session() as session, session.begin():
+        row = await session.scalar(select(BulkJob).where(BulkJob.id == job_id).with_for_update())
+        if row is None or row.status in TERMINAL_JOB_STATUSES or row.status == "paused":
+            return row.status if row else "missing"
+        if row.status == "queued":
+            row.status = "running"
+            row.started_at = utcnow()
+    assert runtime.queue is not None
+    stamp = time.time_ns()
+    for lane in range(max(1, runtime.settings.bulk_concurrency)):
+        await runtime.queue.enqueue(
+            "bulk_lane", job_id, lane, job_id=f"bulk:{job_id}:{lane}:{stamp}"
+        )
+    return "running"
+
+
+@job(max_tries=3, timeout_s=900)
+async def bulk_lane(ctx: dict[str, Any], job_id: str, lane: int) -> int:
+    """Claim batches of items and apply them until none is left; the last lane finishes the job."""
+    runtime: Runtime = ctx["runtime"]
+    me = f"{socket.gethostname()}:{os.getpid()}:{lane}:{secrets.token_hex(3)}"
+    applied = 0
+    while True:
+        async with runtime.session() as session:
+            row = await session.get(BulkJob, job_id)
+            if row is None or row.status != "running":
+                return applied
+            view = JobView(row.id, row.kind, dict(row.patch), row.patch_version, row.dry_run)
+            canary_only = row.canary_size > 0 and not row.canary_approved
+        claimed = await _claim(runtime, job_id, me, canary_only=canary_only)
+        if not claimed:
+            await finish_if_done(runtime, job_id)
+            return applied
+        gate = asyncio.Semaphore(LANE_PARALLELISM)
+        await asyncio.gather(
+            *(_gated(gate, runtime, view, seq, account_id, me) for seq, account_id in claimed)
+        )
+        applied += len(claimed)
+
+
+async def _gated(
+    gate: asyncio.Semaphore, runtime: Runtime, view: JobView, seq: int, account_id: str, me: str
+) -> None:
+    async with gate:
+        await _apply_item(runtime, view, seq, account_id, me)
+
+
+async def _claim(
+    runtime: Runtime, job_id: str, me: str, *, canary_only: bool
+) -> list[tuple[int, str]]:
+    now = utcnow()
+    lease = timedelta(seconds=runtime.settings.bulk_lease_s)
+    claimable = select(BulkJobItem.seq).where(
+        BulkJobItem.job_id == job_id,
+        or_(
+            BulkJobItem.status == "pending",
+            and_(BulkJobItem.status == "running", BulkJobItem.lease_until < now),
+        ),
+    )
+    if canary_only:
+        claimable = claimable.where(BulkJobItem.canary.is_(True))
+    claimable = claimable.order_by(BulkJobItem.seq).limit(runtime.settings.bulk_batch_size)
+    if not runtime.settings.is_sqlite:
+        claimable = claimable.with_for_update(skip_locked=True)
+    async with runtime.session() as session, session.begin():
+        result = await session.execute(
+            update(BulkJobItem)
+            .where(BulkJobItem.seq.in_(claimable.scalar_subquery()))
+            .values(status="running", lease_until=now + lease, worker=me)
+            .returning(BulkJobItem.seq, BulkJobItem.account_id)
+            .execution_options(synchronize_session=False)
+        )
+        return sorted((int(seq), str(acct)) for seq, acct in result)
+
+
+async def _apply_item(runtime: Runtime, view: JobView, seq: int, account_id: str, me: str) -> None:
+    key = idempotency_key("bulk", view.id, account_id, view.patch_version)
+    max_attempts = runtime.settings.bulk_max_attempts
+    attempt = 0
+    while True:
+        attempt += 1
+        lock_token = f"{me}:{seq}"
+        await runtime.account_locks.acquire(account_id, lock_token)
+        try:
+            outcome = await _attempt(runtime, view, seq, account_id, me, key, attempt)
+        finally:
+            await runtime.account_locks.release(account_id, lock_token)
+        if outcome is None:
+            return
+        error = outcome
+        if error.kind in _LOST_ACCESS:
+            await _lost_access(runtime, seq, me, account_id, error, attempt)
+            return
+        if error.retryable and attempt < max_attempts:
+            if error.kind is StripeErrorKind.RATE_LIMITED and runtime.limiter is not None:
+                # Our pacing let a 429 through: slow every process down a little.
+                await runtime.limiter.penalise(0.25)
+            pause = backoff_s(attempt, runtime.settings.bulk_backoff_s)
+            # Keep the item ours while we wait, or another lane would take it over.
+            if not await _renew_lease(runtime, seq, me, pause):
+                return
+            await asyncio.sleep(pause)
+            continue
+        await _mark(
+            runtime,
+            seq,
+            me,
+            status="failed",
+            attempts=attempt,
+            code=error.code or error.kind.value,
+            message=error.message,
+            param=error.param,
+        )
+        return
+
+
+async def _attempt(
+    runtime: Runtime, view: JobView, seq: int, account_id: str, me: str, key: str, attempt: int
+) -> StripeGatewayError | None:
+    """One try: apply and stamp the item in one transaction. Returns the Stripe error to act on."""
+    try:
+        async with runtime.session() as session, session.begin():
+            item = await session.scalar(
+                select(BulkJobItem).where(BulkJobItem.seq == seq).with_for_update()
+            )
+            if item is None or item.status != "running" or item.worker != me:
+                return None  # reclaimed by another lane after our lease ran out
+            marker = traffic_class.set("bulk")
+            try:
+                result = await apply_one(
+                    view.kind,
+                    session,
+                    runtime,
+                    account_id,
+                    view.patch,
+                    idempotency_key=key,
+                    actor=f"bulk:{view.id}",
+                    dry_run=view.dry_run,
+                )
+            finally:
+                traffic_class.reset(marker)
+            item.status = "succeeded" if result.changed else "skipped"
+            if not result.changed:
+                item.error_code = "no_change"
+            item.diff = dict(result.diff)
+            item.attempts = attempt
+            item.lease_until = None
+            item.finished_at = utcnow()
+        return None
+    except StripeGatewayError as exc:
+        return exc
+    except ServiceError as exc:
+        await _mark(
+            runtime,
+            seq,
+            me,
+            status="failed",
+            attempts=attempt,
+            code=exc.code,
+            message=exc.message,
+            param=exc.param,
+        )
+        return None
+    except Exception as exc:
+        logger.exception("bulk item %s (%s) failed", seq, account_id)
+        await _mark(
+            runtime,
+            seq,
+            me,
+            status="failed",
+            attempts=attempt,
+            code="internal_error",
+            message=f"{type(exc).__name__}: {exc}"[:500],
+        )
+        return None
+
+
+async def _lost_access(
+    runtime: Runtime, seq: int, me: str, account_id: str, error: StripeGatewayError, attempt: int
+) -> None:
+    """403 account_invalid: the account left the platform. Mark it so, skip the item."""
+    try:
+        async with runtime.session() as session, session.begin():
+            await accounts.sync_account(session, runtime.gateway, account_id, actor="system:bulk")
+    except Exception:
+        logger.exception("could not mark %s disconnected", account_id)
+    await _mark(
+        runtime,
+        seq,
+        me,
+        status="skipped",
+        attempts=attempt,
+        code=error.code or "account_invalid",
+        message=error.message,
+    )
+
+
+async def _renew_lease(runtime: Runtime, seq: int, me: str, extra_s: float) -> bool:
+    until = utcnow() + timedelta(seconds=runtime.settings.bulk_lease_s + extra_s)
+    async with runtime.session() as session, session.begin():
+        result = await session.execute(
+            update(BulkJobItem)
+            .where(
+                BulkJobItem.seq == seq, BulkJobItem.worker == me, BulkJobItem.status == "running"
+            )
+            .values(lease_until=until)
+        )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _mark(
+    runtime: Runtime,
+    seq: int,
+    me: str,
+    *,
+    status: str,
+    attempts: int,
+    code: str | None = None,
+    message: str | None = None,
+    param: str | None = None,
+) -> None:
+    async with runtime.session() as session, session.begin():
+        await session.execute(
+            update(BulkJobItem)
+            .where(
+                BulkJobItem.seq == seq, BulkJobItem.worker == me, BulkJobItem.status == "running"
+            )
+            .values(
+                status=status,
+                attempts=attempts,
+                error_code=code,
+                error_message=message,
+                error_param=param,
+                lease_until=None,
+                finished_at=utcnow(),
+            )
+        )
+
+
+async def finish_if_done(runtime: Runtime, job_id: str) -> str | None:
+    """Close the job (or pause it after its canary) once no item is pending or in flight."""
+    async with runtime.session() as session, session.begin():
+        row = await session.scalar(select(BulkJob).where(BulkJob.id == job_id).with_for_update())
+        if row is None or row.status != "running":
+            return None
+        counts = await _counts(session, job_id)
+        if counts.get("pending", 0) or counts.get("running", 0):
+            if row.canary_size and not row.canary_approved:
+                canary_open = await session.scalar(
+                    select(func.count()).where(
+                        BulkJobItem.job_id == job_id,
+                        BulkJobItem.canary.is_(True),
+                        BulkJobItem.status.in_(("pending", "running")),
+                    )
+                )
+                if not canary_open:
+                    row.status = "paused"
+                    return row.status
+            return None
+        failed = counts.get("failed", 0)
+        done = counts.get("succeeded", 0) + counts.get("skipped", 0)
+        row.status = "succeeded" if not failed else ("partially_failed" if done else "failed")
+        row.finished_at = utcnow()
+        return row.status
+
+
+async def _counts(session: AsyncSession, job_id: str) -> dict[str, int]:
+    rows = await session.execute(
+        select(BulkJobItem.status, func.count())
+        .where(BulkJobItem.job_id == job_id)
+        .group_by(BulkJobItem.status)
+    )
+    return {s: int(c) for s, c in rows}
+
+
+@job(max_tries=3, timeout_s=60)
+@cron(interval_s=15, run_at_startup=True)
+async def bulk_reaper(ctx: dict[str, Any]) -> int:
+    """Restart running jobs nobody is working on (their worker died): leases ran out, or
+    work is pending and nothing finished lately."""
+    runtime: Runtime = ctx["runtime"]
+    assert runtime.queue is not None
+    now = utcnow()
+    quiet = now - timedelta(seconds=max(5.0, runtime.settings.bulk_lease_s / 2))
+    restarted = 0
+    async with runtime.session() as session:
+        running = list(await session.scalars(select(BulkJob.id).where(BulkJob.status == "running")))
+        for job_id in running:
+            leased = await session.scalar(
+                select(func.count()).where(
+                    BulkJobItem.job_id == job_id,
+                    BulkJobItem.status == "running",
+                    BulkJobItem.lease_until >= now,
+                )
+            )
+            recent = await session.scalar(
+                select(func.count()).where(
+                    BulkJobItem.job_id == job_id, BulkJobItem.finished_at >= quiet
+                )
+            )
+            if leased or recent:
+                continue
+            await runtime.queue.enqueue("bulk_run", job_id)
+            restarted += 1
+    return restarted
