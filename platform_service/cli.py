@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -286,6 +287,122 @@ def keys_revoke(key_id: str) -> None:
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"revoked {row.id}", err=True)
+
+
+@main.group()
+def bulk() -> None:
+    """Push a branding or portal-settings change to many accounts through the API."""
+
+
+def _bulk_options(fn: Any) -> Any:
+    options = [
+        click.option(
+            "--accounts-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            required=True,
+            help="One acct_… per line, or a CSV with an account_id column.",
+        ),
+        click.option(
+            "--patch",
+            "patch_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            required=True,
+            help="The JSON patch to apply to each account.",
+        ),
+        click.option(
+            "--dry-run", is_flag=True, help="Compute and store each account's diff; write nothing."
+        ),
+        click.option(
+            "--canary",
+            type=int,
+            default=None,
+            help="Apply to the first N accounts, then pause for approval.",
+        ),
+        click.option(
+            "--api-url",
+            envvar="PLATFORM_API_URL",
+            default="http://127.0.0.1:8000",
+            show_default=True,
+        ),
+        click.option(
+            "--api-key",
+            envvar="PLATFORM_API_KEY",
+            required=True,
+            help="An admin key (or PLATFORM_API_KEY).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@bulk.command("branding")
+@_bulk_options
+@click.option(
+    "--logo",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A logo image, uploaded once for the job.",
+)
+@click.option(
+    "--icon",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="An icon image, uploaded once for the job.",
+)
+def bulk_branding(
+    accounts_file: Path,
+    patch_file: Path,
+    dry_run: bool,
+    canary: int | None,
+    api_url: str,
+    api_key: str,
+    logo: Path | None,
+    icon: Path | None,
+) -> None:
+    """Apply a branding patch to every listed account, with a live progress bar."""
+    from platform_service.bulk.cli import submit_and_follow
+
+    images = {name: path for name, path in (("logo", logo), ("icon", icon)) if path is not None}
+    sys.exit(
+        submit_and_follow(
+            kind="branding",
+            api_url=api_url,
+            api_key=api_key,
+            accounts_file=accounts_file,
+            patch_file=patch_file,
+            dry_run=dry_run,
+            canary=canary,
+            images=images,
+        )
+    )
+
+
+@bulk.command("portal-settings")
+@_bulk_options
+def bulk_portal_settings(
+    accounts_file: Path,
+    patch_file: Path,
+    dry_run: bool,
+    canary: int | None,
+    api_url: str,
+    api_key: str,
+) -> None:
+    """Apply a portal-settings patch to every listed account, with a live progress bar."""
+    from platform_service.bulk.cli import submit_and_follow
+
+    sys.exit(
+        submit_and_follow(
+            kind="portal_settings",
+            api_url=api_url,
+            api_key=api_key,
+            accounts_file=accounts_file,
+            patch_file=patch_file,
+            dry_run=dry_run,
+            canary=canary,
+            images={},
+        )
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

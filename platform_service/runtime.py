@@ -117,7 +117,8 @@ class Runtime:
                 SandboxConfig(seed_demo=settings.sandbox_demo, webhooks=webhooks)
             )
             sandbox.start()
-            secret_key, api_base = sandbox.secret_key, sandbox.url
+            secret_key: str = sandbox.secret_key
+            api_base: str | None = sandbox.url
         else:
             secret_key = settings.stripe_secret_key or "sk_test_sandbox"
             api_base = settings.stripe_api_base

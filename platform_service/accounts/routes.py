@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from litestar import Controller, Request, Response, get, patch, post
-from litestar.params import Parameter
+from litestar import Controller, Response, get, patch, post
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -197,12 +197,11 @@ class OnboardingRefreshController(Controller):
     @get("/{account_id:str}/onboarding/refresh", operation_id="RefreshOnboardingLink")
     async def refresh(
         self,
-        request: Request[object, object, object],
         db_session: AsyncSession,
         gateway: StripeGateway,
         runtime: Runtime,
-        account_id: str,
-        token: str,
+        account_id: FromPath[str],
+        token: FromQuery[str],
     ) -> Redirect:
         url = await service.refresh_onboarding_link(
             db_session, gateway, account_id, token, public_url=runtime.public_url

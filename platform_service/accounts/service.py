@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from sqlalchemy import or_, select
@@ -454,7 +454,9 @@ async def create_onboarding_link(
         raise Conflict(
             "The account is disconnected from the platform.", code="account_disconnected"
         )
-    stripe_type = "account_onboarding" if link_type == "onboarding" else "account_update"
+    stripe_type: Literal["account_onboarding", "account_update"] = (
+        "account_onboarding" if link_type == "onboarding" else "account_update"
+    )
     if stripe_type == "account_update" and row.account_kind != "custom":
         raise Conflict(
             "Update links exist only for accounts whose requirements the platform collects "
@@ -479,7 +481,7 @@ async def create_onboarding_link(
     link = await gateway.create_account_link(
         {
             "account": account_id,
-            "type": stripe_type,  # type: ignore[typeddict-item]
+            "type": stripe_type,
             "return_url": return_url,
             "refresh_url": refresh_url,
         },

@@ -47,7 +47,8 @@ for i, key in ipairs(KEYS) do
   if allow_at > now and allow_at - now > wait then wait = allow_at - now end
   tats[i] = tat + interval
 end
-if wait > 0 then return wait end
+-- Redis truncates a Lua number reply to an integer: round the wait up, never to 0.
+if wait > 0 then return math.ceil(wait) end
 for i, key in ipairs(KEYS) do
   redis.call('SET', key, tats[i], 'PX', math.ceil(tats[i] - now + 60000))
 end
@@ -82,9 +83,9 @@ class RateLimiter(Protocol):
 
 
 def _tolerance_ms(rate: float) -> float:
-    # Allow a burst of one request at most: pacing, not bursts, is what Stripe's
-    # per-second windows reward.
-    return 1000.0 / rate * 0.5
+    # No burst allowance: Stripe counts requests per sliding second, so even
+    # pacing (one request per interval) is what stays under it.
+    return 0.0
 
 
 class RedisRateLimiter:

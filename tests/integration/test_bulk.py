@@ -542,3 +542,60 @@ async def test_bad_submissions_are_422_and_store_nothing(
         resp = await client.post("/v1/bulk-jobs", json=body, headers=env.headers)
         assert resp.status_code == 422, (body, resp.text)
         assert resp.json()["error"]["param"] == param, (body, resp.json())
+
+
+async def test_cli_submits_and_follows_a_job(
+    workers: Env, client: httpx.AsyncClient, tmp_path: Any
+) -> None:
+    env = workers
+    ids = await accounts(client, env.headers, 4)
+    (tmp_path / "accounts.csv").write_text(
+        "account_id,name\n" + "".join(f"{a},shop\n" for a in ids)
+    )
+    (tmp_path / "patch.json").write_text('{"button_color": "#0F0F0F"}')
+    key = env.headers["Authorization"].split()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "platform_service.cli",
+        "bulk",
+        "branding",
+        "--accounts-file",
+        str(tmp_path / "accounts.csv"),
+        "--patch",
+        str(tmp_path / "patch.json"),
+        "--api-url",
+        env.url,
+        "--api-key",
+        key,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    import json
+
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    assert summary["status"] == "succeeded"
+    assert summary["succeeded"] == 4
+    assert "4/4" in err.decode()
+    bad = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "platform_service.cli",
+        "bulk",
+        "branding",
+        "--accounts-file",
+        str(tmp_path / "accounts.csv"),
+        "--patch",
+        str(tmp_path / "patch.json"),
+        "--api-url",
+        env.url,
+        "--api-key",
+        "psk_nope_nope",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, bad_err = await asyncio.wait_for(bad.communicate(), timeout=60)
+    assert bad.returncode != 0
+    assert "401" in bad_err.decode()
