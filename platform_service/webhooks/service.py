@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, Table, TextClause, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -142,6 +143,26 @@ def initial_status(event: dict[str, Any], *, live_mode: bool) -> EventStatus:
     return EventStatus.PENDING
 
 
+@functools.cache
+def _insert_ignoring_duplicates(table: Table, key: str, names: tuple[str, ...]) -> TextClause:
+    """`INSERT … ON CONFLICT (key) DO NOTHING RETURNING id` of the columns `names`.
+
+    Written as text because SQLAlchemy never caches the compiled form of its
+    dialect `insert().on_conflict_do_nothing()` constructs: compiling it on every
+    delivery was a fifth of the ingest path's CPU. PostgreSQL and SQLite share the
+    syntax; binding with the columns' types keeps JSON and UTC datetimes as the ORM
+    writes them.
+    """
+    columns = [table.c[name] for name in names]
+    # Identifiers come from the table's metadata, never from a request.
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608
+        f"VALUES ({', '.join(':' + name for name in names)}) "
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING id"
+    )
+    return text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
+
+
 def _insert(session: AsyncSession) -> Any:
     # Both dialects spell "insert unless the unique key exists" the same way.
     if session.get_bind().dialect.name == "postgresql":
@@ -175,13 +196,8 @@ async def record(
         # happens the sweep finds this row pending with an old stamp.
         "enqueued_at": now if status == EventStatus.PENDING else None,
     }
-    stmt = (
-        _insert(session)(WebhookEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["stripe_event_id"])
-        .returning(WebhookEvent.id)
-    )
-    row_id = (await session.execute(stmt)).scalar_one_or_none()
+    stmt = _insert_ignoring_duplicates(WebhookEvent.__table__, "stripe_event_id", tuple(values))
+    row_id = (await session.execute(stmt, values)).scalar_one_or_none()
     return Recorded(stripe_event_id, status.value, row_id)
 
 
