@@ -753,3 +753,47 @@ async def test_processing_marks_status_enum_values_only(inbox: Inbox) -> None:
     async with inbox.runtime.session() as session:
         statuses = set(await session.scalars(select(WebhookEvent.status).distinct()))
     assert statuses <= {s.value for s in EventStatus}
+
+
+async def test_embedded_default_sqlite_and_in_process_jobs(
+    sandbox: SandboxServer, tmp_path: Any, handler: Calls
+) -> None:
+    from platform_service.db.migrate import upgrade
+    from platform_service.jobs.queue import InProcessQueue
+    from platform_service.settings import load_settings
+
+    settings = load_settings(
+        {},
+        database_url=f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
+        stripe_api_base=sandbox.url,
+        stripe_secret_key=sandbox.secret_key,
+        stripe_webhook_secrets=[PLATFORM_SECRET],
+    )
+    await upgrade(settings.database_url)
+    runtime = Runtime.build(settings, role="api")
+    event = make_event()
+    body = json.dumps(event).encode()
+    server, task, url = await serve_app(create_app(settings, runtime=runtime))
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            for _ in range(2):
+                response = await http.post(
+                    "/v1/webhooks/stripe",
+                    content=body,
+                    headers={"Stripe-Signature": sign(body, PLATFORM_SECRET)},
+                )
+                assert response.status_code == 200
+            assert response.json()["duplicate"] is True
+            assert isinstance(runtime.queue, InProcessQueue)
+            await runtime.queue.drain()
+            async with runtime.session() as session:
+                row = await session.scalar(
+                    select(WebhookEvent).where(WebhookEvent.stripe_event_id == event["id"])
+                )
+            assert row is not None and row.status == "processed"
+            assert row.created.tzinfo is not None
+    finally:
+        server.should_exit = True
+        await task
+        await runtime.aclose()
+    assert handler.seen[event["id"]] == 1
