@@ -90,3 +90,17 @@ class ReconcileRun(Base):
     events_inserted: Mapped[int] = mapped_column(default=0)
     accounts_synced: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReconcileCursor(Base):
+    """Per Stripe account listed by reconciliation, up to when its events were read.
+
+    Kept per scope because a run reads only some connected accounts (rotation): a
+    single global watermark would skip the windows of the accounts it left out.
+    """
+
+    __tablename__ = "webhook_reconcile_cursors"
+
+    # The connected account id, or "platform".
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    listed_until: Mapped[datetime]

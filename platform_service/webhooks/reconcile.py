@@ -1,10 +1,11 @@
 """Reconciliation: repair what missed webhooks left wrong.
 
 Two passes, both bounded so a run stays cheap against Stripe's rate limit:
-(a) list `GET /v1/events` since the previous run (minus a margin), on the
-    platform and on connected accounts (Stripe does not reliably list Connect
-    events on the platform), storing the events the inbox lacks and enqueueing
-    them like delivered ones;
+(a) list `GET /v1/events` on the platform and on connected accounts (Stripe
+    does not reliably list Connect events on the platform), each from where the
+    previous listing of that account stopped (minus a margin), storing the events
+    the inbox lacks and enqueueing them like delivered ones; accounts are listed
+    a bounded number per run, least recently listed first;
 (b) ask the accounts domain to refetch accounts whose last sync is older than
     `reconcile_stale_after_s`.
 
@@ -29,7 +30,7 @@ from platform_service.jobs.queue import JobQueue
 from platform_service.jobs.registry import cron, job
 from platform_service.runtime import Runtime
 from platform_service.webhooks import service
-from platform_service.webhooks.models import EventSource, ReconcileRun, WebhookEvent
+from platform_service.webhooks.models import EventSource, ReconcileCursor, ReconcileRun
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ MARGIN = timedelta(hours=1)
 FIRST_LOOKBACK = timedelta(days=3)
 # Stripe keeps events for 30 days; asking for older ones is pointless.
 MAX_LOOKBACK = timedelta(days=30)
-# Connected accounts listed per run; larger platforms are covered in rotation.
+# Connected accounts listed per run; larger platforms are covered in rotation, and
+# each account's cursor makes its next window start where its last one ended.
 MAX_ACCOUNTS_PER_RUN = 200
 # Events read per account (or the platform) per run, newest first.
 MAX_EVENTS_PER_SCOPE = 1000
@@ -56,6 +58,7 @@ class ReconcileReport:
     events_inserted: int = 0
     events_enqueued: int = 0
     accounts_synced: int | None = None
+    truncated: int = 0
     errors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,19 +67,19 @@ class ReconcileReport:
         return out
 
 
-async def _default_since(runtime: Runtime, now: datetime) -> datetime:
+PLATFORM_SCOPE = "platform"
+
+
+async def _cursors(runtime: Runtime) -> dict[str, datetime]:
     async with runtime.session() as session:
-        last_run = await session.scalar(
-            select(func.max(ReconcileRun.started_at)).where(ReconcileRun.error.is_(None))
-        )
-        last_event = await session.scalar(select(func.max(WebhookEvent.created)))
-    anchor = last_run or last_event
-    since = anchor - MARGIN if anchor is not None else now - FIRST_LOOKBACK
-    return max(since, now - MAX_LOOKBACK)
+        rows = await session.execute(select(ReconcileCursor.scope, ReconcileCursor.listed_until))
+        return {scope: until for scope, until in rows}
 
 
-async def _accounts_to_scan(runtime: Runtime, limit: int) -> list[str]:
-    """Up to `limit` connected accounts, rotating through all of them across runs."""
+async def _accounts_to_scan(
+    runtime: Runtime, cursors: dict[str, datetime], limit: int
+) -> list[str]:
+    """Up to `limit` connected accounts, those never (or least recently) listed first."""
     async with runtime.session() as session:
         ids = list(
             await session.scalars(
@@ -85,11 +88,16 @@ async def _accounts_to_scan(runtime: Runtime, limit: int) -> list[str]:
                 .order_by(ConnectedAccount.seq)
             )
         )
-        runs = await session.scalar(select(func.count()).select_from(ReconcileRun)) or 0
-    if len(ids) <= limit:
-        return ids
-    start = (runs * limit) % len(ids)
-    return (ids + ids)[start : start + limit]
+    epoch = datetime.min.replace(tzinfo=UTC)
+    # Stable sort: ties (never listed) keep the accounts' creation order.
+    ids.sort(key=lambda account_id: cursors.get(account_id, epoch))
+    return ids[:limit]
+
+
+def _since_for(scope: str, cursors: dict[str, datetime], now: datetime) -> datetime:
+    listed_until = cursors.get(scope)
+    since = listed_until - MARGIN if listed_until is not None else now - FIRST_LOOKBACK
+    return max(since, now - MAX_LOOKBACK)
 
 
 async def _pull_events(
@@ -97,15 +105,24 @@ async def _pull_events(
     queue: JobQueue,
     report: ReconcileReport,
     stripe_account: str | None,
+    since: datetime,
     max_events: int,
 ) -> None:
-    created_gte = int(report.since.timestamp())
     events: list[dict[str, Any]] = []
     async for event in runtime.gateway.iter_events(
-        stripe_account=stripe_account, created_gte=created_gte
+        stripe_account=stripe_account, created_gte=int(since.timestamp())
     ):
         events.append(event)
         if len(events) >= max_events:
+            # Stripe lists newest first: older ones in the window are left to Stripe's
+            # own delivery retries. Logged so a too-small bound shows.
+            logger.warning(
+                "reconcile: %s has over %d events since %s; read the newest only",
+                stripe_account or PLATFORM_SCOPE,
+                max_events,
+                since.isoformat(),
+            )
+            report.truncated += 1
             break
     report.events_seen += len(events)
     source = EventSource.RECONCILE
@@ -127,6 +144,15 @@ async def _pull_events(
     report.events_enqueued += await service.enqueue_quietly(queue, sorted(to_enqueue))
 
 
+async def _advance(runtime: Runtime, scope: str, listed_until: datetime) -> None:
+    async with runtime.session() as session, session.begin():
+        cursor = await session.get(ReconcileCursor, scope)
+        if cursor is None:
+            session.add(ReconcileCursor(scope=scope, listed_until=listed_until))
+        elif cursor.listed_until < listed_until:
+            cursor.listed_until = listed_until
+
+
 async def reconcile(
     runtime: Runtime,
     queue: JobQueue,
@@ -136,23 +162,34 @@ async def reconcile(
     max_events: int = MAX_EVENTS_PER_SCOPE,
     sync_accounts: bool = True,
 ) -> ReconcileReport:
-    """One reconciliation pass (see the module docstring); records a `ReconcileRun`."""
+    """One reconciliation pass (see the module docstring); records a `ReconcileRun`.
+
+    Each scope is listed from its own cursor (minus a margin); `since` overrides that
+    for every scope, e.g. to re-read a known outage.
+    """
     now = utcnow()
-    report = ReconcileReport(since=since or await _default_since(runtime, now))
+    cursors = await _cursors(runtime)
+    report = ReconcileReport(since=since or _since_for(PLATFORM_SCOPE, cursors, now))
     async with runtime.session() as session, session.begin():
-        run = ReconcileRun(started_at=now, since=report.since)
+        run = ReconcileRun(started_at=now, since=since)
         session.add(run)
-    scopes: list[str | None] = [None, *await _accounts_to_scan(runtime, max_accounts)]
+    scopes: list[str | None] = [None, *await _accounts_to_scan(runtime, cursors, max_accounts)]
     first_error: str | None = None
-    for scope in scopes:
+    for stripe_account in scopes:
+        scope = stripe_account or PLATFORM_SCOPE
+        scope_since = since or _since_for(scope, cursors, now)
+        report.since = min(report.since, scope_since)
         try:
-            await _pull_events(runtime, queue, report, scope, max_events)
+            await _pull_events(runtime, queue, report, stripe_account, scope_since, max_events)
         except Exception as exc:
-            # One unreachable account (deauthorized, 5xx) must not stop the others.
+            # One unreachable account (deauthorized, 5xx) must not stop the others; its
+            # cursor stays put so the next run retries the same window.
             report.errors += 1
-            first_error = first_error or f"{scope or 'platform'}: {exc}"
-            logger.warning("reconcile: events of %s: %s", scope or "platform", exc)
-        if scope is not None:
+            first_error = first_error or f"{scope}: {exc}"
+            logger.warning("reconcile: events of %s: %s", scope, exc)
+        else:
+            await _advance(runtime, scope, now)
+        if stripe_account is not None:
             report.accounts_scanned += 1
     if sync_accounts:
         try:
@@ -172,6 +209,7 @@ async def reconcile(
     async with runtime.session() as session, session.begin():
         row = await session.get(ReconcileRun, run.id)
         assert row is not None
+        row.since = report.since
         row.finished_at = utcnow()
         row.accounts_scanned = report.accounts_scanned
         row.events_seen = report.events_seen

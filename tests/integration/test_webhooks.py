@@ -33,7 +33,12 @@ from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
 from platform_service.settings import ENV_VARS, Settings
 from platform_service.webhooks import dispatch, jobs, service
-from platform_service.webhooks.models import EventSource, EventStatus, WebhookEvent
+from platform_service.webhooks.models import (
+    EventSource,
+    EventStatus,
+    ReconcileCursor,
+    WebhookEvent,
+)
 from platform_service.webhooks.reconcile import reconcile
 from tests.fixtures.app import serve_app
 
@@ -678,9 +683,9 @@ async def test_reconcile_pulls_an_event_whose_webhook_never_arrived(
 
     # The change's webhook is never delivered (no endpoint points at this service).
     sandbox_client.v1.accounts.update(account_id, {"business_profile": {"name": "Changed"}})
-    since = (utcnow() - timedelta(minutes=5)).isoformat()
+    # No --since: each account is listed from its own cursor (none yet: 3 days back).
     result = subprocess.run(
-        [sys.executable, "-m", "platform_service.cli", "reconcile", "--since", since],
+        [sys.executable, "-m", "platform_service.cli", "reconcile"],
         env=_worker_env(inbox, sandbox, pg_url),
         capture_output=True,
         text=True,
@@ -703,15 +708,39 @@ async def test_reconcile_pulls_an_event_whose_webhook_never_arrived(
     await inbox.run_worker()
     assert await business_name(inbox, account_id) == "Changed"
 
-    # A second run finds nothing new: the inbox dedupes what it already has.
+    async with inbox.runtime.session() as session:
+        cursor = await session.get(ReconcileCursor, account_id)
+    assert cursor is not None
+    # A second run re-reads only the margin before the cursor, and the inbox dedupes it.
     queue = await _queue(inbox)
     try:
-        again = await reconcile(
-            inbox.runtime, queue, since=utcnow() - timedelta(minutes=5), sync_accounts=False
-        )
+        again = await reconcile(inbox.runtime, queue, sync_accounts=False)
     finally:
         await queue.aclose()
     assert again.events_inserted == 0 and again.events_seen >= 1
+    assert again.since >= cursor.listed_until - timedelta(hours=1, seconds=1)
+
+
+async def test_reconcile_rotation_lists_never_listed_accounts_first(
+    inbox: Inbox, sandbox_client: stripe.StripeClient
+) -> None:
+    queue = await _queue(inbox)
+    try:
+        await reconcile(inbox.runtime, queue, max_accounts=10_000, sync_accounts=False)
+        account_id = create_account(sandbox_client, "Newcomer")
+        event = make_event(
+            "account.updated",
+            account=account_id,
+            obj=sandbox_client.v1.accounts.retrieve(account_id).to_dict(recursive=True),
+        )
+        await deliver(inbox, event, connect=True)
+        await inbox.run_worker()
+        report = await reconcile(inbox.runtime, queue, max_accounts=1, sync_accounts=False)
+    finally:
+        await queue.aclose()
+    assert report.accounts_scanned == 1
+    async with inbox.runtime.session() as session:
+        assert await session.get(ReconcileCursor, account_id) is not None
 
 
 async def test_reconcile_refetches_accounts_whose_last_sync_is_stale(
