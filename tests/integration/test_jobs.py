@@ -31,7 +31,8 @@ async def test_job_runs_on_a_real_arq_worker(
         assert await queue.enqueue("worker_heartbeat", name, job_id=f"hb:{name}")
         # arq refuses a second job with the same id while the first is queued.
         assert not await queue.enqueue("worker_heartbeat", name, job_id=f"hb:{name}")
-        worker = build_worker(worker_settings, runtime=runtime, burst=True, handle_signals=False)
+        # The worker builds its own runtime, as `platform-service worker` does.
+        worker = build_worker(worker_settings, burst=True, handle_signals=False)
         await worker.main()
         await worker.close()
     finally:
