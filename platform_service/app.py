@@ -24,9 +24,9 @@ from platform_service import __version__
 from platform_service.accounts.routes import AccountController, OnboardingRefreshController
 from platform_service.auth.guard import api_key_middleware, provide_caller
 from platform_service.auth.routes import AuditController
-from platform_service.bulk.routes import BulkJobController
 from platform_service.branding.routes import TEMPLATES as BRANDING_TEMPLATES
 from platform_service.branding.routes import branding_router
+from platform_service.bulk.routes import BulkJobController
 from platform_service.errors import exception_handlers
 from platform_service.health import HealthController
 from platform_service.jobs.queue import JobQueue

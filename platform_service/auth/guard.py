@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -66,6 +67,6 @@ def ensure_account_access(caller: Caller, account_id: str) -> None:
         raise NotFound(f"No such account: '{account_id}'", param="id")
 
 
-def provide_caller(request: Any) -> Caller:
+def provide_caller(request: Request[Any, Any, Any]) -> Caller:
     caller: Caller = request.user
     return caller
