@@ -220,7 +220,7 @@ async def reconcile(
     return report
 
 
-@job(max_tries=1, timeout_s=1800)
+@job(max_tries=1, timeout_s=600)
 @cron(interval_s=CRON_CHECK_S)
 async def reconcile_stripe(ctx: dict[str, Any], force: bool = False) -> dict[str, Any] | None:
     """Reconcile when `reconcile_interval_s` has passed since the last run started."""
