@@ -14,7 +14,9 @@ from platform_service.jobs.registry import job
 from platform_service.runtime import Runtime
 
 
-@job(max_tries=5, timeout_s=6 * 3600)
+# arq keeps a killed job locked for the longest job timeout (plus 10 s) before running
+# it again, so no job here runs longer than an hour: a long import resumes instead.
+@job(max_tries=5, timeout_s=3600)
 async def import_accounts(ctx: dict[str, Any], import_id: str) -> str:
     """Page through every account connected on Stripe and upsert it; resumable, safe to rerun."""
     runtime: Runtime = ctx["runtime"]

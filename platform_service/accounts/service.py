@@ -287,7 +287,7 @@ async def update_account(
 
 
 # Stripe no longer lets the platform read the account: deauthorized, or deleted.
-_LOST_ACCESS = {
+LOST_ACCESS = {
     StripeErrorKind.ACCOUNT_INVALID,
     StripeErrorKind.PERMISSION,
     StripeErrorKind.RESOURCE_MISSING,
@@ -304,7 +304,7 @@ async def sync_account(
     try:
         data = await gateway.retrieve_account(account_id)
     except StripeGatewayError as exc:
-        if exc.kind not in _LOST_ACCESS:
+        if exc.kind not in LOST_ACCESS:
             raise
         row.disconnected_at = row.disconnected_at or utcnow()
         _set_state(row)

@@ -24,11 +24,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from platform_service.accounts.models import ConnectedAccount
-from platform_service.accounts.service import sync_stale_accounts
+from platform_service.accounts.service import LOST_ACCESS, sync_account, sync_stale_accounts
 from platform_service.db.base import utcnow
 from platform_service.jobs.queue import JobQueue
 from platform_service.jobs.registry import cron, job
 from platform_service.runtime import Runtime
+from platform_service.stripe.errors import StripeGatewayError
 from platform_service.webhooks import service
 from platform_service.webhooks.models import EventSource, ReconcileCursor, ReconcileRun
 
@@ -144,6 +145,14 @@ async def _pull_events(
     report.events_enqueued += await service.enqueue_quietly(queue, sorted(to_enqueue))
 
 
+async def _refetch_quietly(runtime: Runtime, account_id: str) -> None:
+    try:
+        async with runtime.session() as session, session.begin():
+            await sync_account(session, runtime.gateway, account_id, actor="system:reconcile")
+    except Exception as exc:
+        logger.warning("reconcile: refetch of %s failed: %s", account_id, exc)
+
+
 async def _advance(runtime: Runtime, scope: str, listed_until: datetime) -> None:
     async with runtime.session() as session, session.begin():
         cursor = await session.get(ReconcileCursor, scope)
@@ -187,6 +196,13 @@ async def reconcile(
             report.errors += 1
             first_error = first_error or f"{scope}: {exc}"
             logger.warning("reconcile: events of %s: %s", scope, exc)
+            if (
+                stripe_account is not None
+                and isinstance(exc, StripeGatewayError)
+                and exc.kind in LOST_ACCESS
+            ):
+                # The platform lost the account: record it, so later runs skip it.
+                await _refetch_quietly(runtime, stripe_account)
         else:
             await _advance(runtime, scope, now)
         if stripe_account is not None:

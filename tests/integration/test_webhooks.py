@@ -685,7 +685,8 @@ async def test_reconcile_pulls_an_event_whose_webhook_never_arrived(
     sandbox_client.v1.accounts.update(account_id, {"business_profile": {"name": "Changed"}})
     # No --since: each account is listed from its own cursor (none yet: 3 days back).
     result = subprocess.run(
-        [sys.executable, "-m", "platform_service.cli", "reconcile"],
+        # Every account this session's other tests left behind is listed too.
+        [sys.executable, "-m", "platform_service.cli", "reconcile", "--max-accounts", "100000"],
         env=_worker_env(inbox, sandbox, pg_url),
         capture_output=True,
         text=True,
