@@ -34,6 +34,8 @@ from platform_service.portal.routes import AccountPortalController, PlatformPort
 from platform_service.runtime import Runtime
 from platform_service.settings import Settings, load_settings
 from platform_service.stripe.gateway import StripeGateway
+from platform_service.web.routes import TEMPLATES as WEB_TEMPLATES
+from platform_service.web.routes import web_router
 from platform_service.webhooks.routes import StripeWebhookController, WebhookEventController
 
 
@@ -86,6 +88,7 @@ def create_app(
             AccountPortalController,
             branding_router(settings.max_upload_bytes),
             BulkJobController,
+            web_router(),
         ],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         middleware=[api_key_middleware()],
@@ -98,7 +101,9 @@ def create_app(
         },
         exception_handlers=exception_handlers(),
         # One template engine for server-rendered pages; each domain adds its directory.
-        template_config=TemplateConfig(directory=[BRANDING_TEMPLATES], engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=[BRANDING_TEMPLATES, WEB_TEMPLATES], engine=JinjaTemplateEngine
+        ),
         openapi_config=OpenAPIConfig(
             title="platform_service",
             version=__version__,

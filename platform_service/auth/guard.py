@@ -6,6 +6,7 @@ metrics and the Stripe webhook endpoints (those are signature-verified).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import Request
@@ -18,7 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from platform_service.auth.keys import Caller, authenticate
 from platform_service.errors import AuthenticationFailed, Forbidden, NotFound
 
+# HTML pages a browser opens: they also accept the key from the sign-in cookie.
+COOKIE_PATHS = re.compile(r"^/ui(/|$)|^/accounts/[^/]+/branding/preview$")
+COOKIE_NAME = "ps_key"
+
 PUBLIC_PATHS = (
+    "^/ui/login$",
     "^/health/",
     "^/schema",
     "^/metrics$",
@@ -36,18 +42,31 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
     ) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        path = connection.scope["path"]
+        if not header and COOKIE_PATHS.match(path):
+            cookie = connection.cookies.get(COOKIE_NAME)
+            caller = await self._caller(connection, cookie) if cookie else None
+            if caller is not None:
+                return AuthenticationResult(user=caller, auth=caller.key_id)
+            if path.startswith("/ui"):
+                # The page itself sends the browser to the sign-in form.
+                return AuthenticationResult(user=None, auth=None)
         if not header:
             raise AuthenticationFailed(
                 "Missing API key: send `Authorization: Bearer <key>`.", code="missing_api_key"
             )
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("Malformed Authorization header: expected `Bearer <key>`.")
-        session_maker: async_sessionmaker[AsyncSession] = connection.app.state.session_maker
-        async with session_maker() as session:
-            caller = await authenticate(session, token.strip())
+        caller = await self._caller(connection, token.strip())
         if caller is None:
             raise AuthenticationFailed("Unknown or revoked API key.")
         return AuthenticationResult(user=caller, auth=caller.key_id)
+
+    @staticmethod
+    async def _caller(connection: ASGIConnection[Any, Any, Any, Any], raw: str) -> Caller | None:
+        session_maker: async_sessionmaker[AsyncSession] = connection.app.state.session_maker
+        async with session_maker() as session:
+            return await authenticate(session, raw)
 
 
 def api_key_middleware() -> DefineMiddleware:
