@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -35,11 +36,44 @@ from platform_service.bulk import service as bulk_service
 from platform_service.bulk.schemas import BulkJobCreate, Target
 from platform_service.db.migrate import upgrade
 from platform_service.runtime import Runtime
-from platform_service.sandbox.server import SandboxConfig, SandboxServer
 from platform_service.settings import load_settings
 
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+class StandaloneSandbox:
+    """`platform-service sandbox` in a subprocess on a free port."""
+
+    secret_key = "sk_test_bench"
+
+    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+    @classmethod
+    def start(cls) -> StandaloneSandbox:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "platform_service.cli", "sandbox", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"{url}/_sandbox/faults", timeout=1)
+                return cls(proc, url)
+            except httpx.TransportError:
+                time.sleep(0.05)
+        proc.kill()
+        raise SystemExit("the sandbox did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
 
 
 def sandbox_faults(url: str, **body: Any) -> None:
@@ -71,7 +105,7 @@ async def create_accounts(url: str, key: str, n: int) -> list[str]:
     return ids
 
 
-def baseline(sandbox: SandboxServer, account_ids: list[str]) -> float:
+def baseline(sandbox: StandaloneSandbox, account_ids: list[str]) -> float:
     """What a platform writes today: one SDK call after another."""
     client = stripe.StripeClient(
         sandbox.secret_key,
@@ -112,8 +146,9 @@ async def main() -> None:
         PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{db_name}"
     )
     queue = f"ps_bench_{secrets.token_hex(4)}"
-    sandbox = SandboxServer(SandboxConfig())
-    sandbox.start()
+    # The sandbox runs in a process of its own, as Stripe would: timing its arrivals
+    # inside the benchmark's process would add the benchmark's own GIL waits.
+    sandbox = StandaloneSandbox.start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
         await upgrade(database_url)
@@ -131,7 +166,9 @@ async def main() -> None:
             "rate_limit_ops_per_s": args.rate,
         }
         # Setup runs without Redis so it draws on no shared budget.
-        setup = Runtime.build(load_settings({}, **common, rate_limit_ops_per_s=5000.0), role="cli")
+        setup = Runtime.build(
+            load_settings({}, **{**common, "rate_limit_ops_per_s": 5000.0}), role="cli"
+        )
         async with setup.session() as session, session.begin():
             run = AccountImport(charge_model="direct", actor="bench")
             session.add(run)
@@ -208,6 +245,10 @@ async def main() -> None:
             r for r in log if r["method"] == "POST" and job_id in (r.get("idempotency_key") or "")
         ]
         ok = sorted(r["t"] for r in writes if r["status"] == 200)
+        if os.environ.get("BENCH_DUMP"):
+            with open(os.environ["BENCH_DUMP"], "w") as fh:
+                for r in log:
+                    fh.write(f"{r['t']:.6f} {r['status']} {r['method']} {r['path']}\n")
         throttled = sum(1 for r in log if r["status"] == 429)
         applied = {
             k: v

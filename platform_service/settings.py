@@ -48,7 +48,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     interactive_share: float = 0.2
     stripe_endpoint_limits: tuple[str, ...] = ("files.create=20",)
     bulk_batch_size: int = 50
-    bulk_concurrency: int = 8
+    bulk_concurrency: int = 4
     bulk_max_attempts: int = 8
     bulk_lease_s: float = 60.0
     bulk_backoff_s: float = 0.5

@@ -29,7 +29,6 @@ from platform_service.bulk.appliers import apply_one
 from platform_service.bulk.models import TERMINAL_JOB_STATUSES, BulkJob, BulkJobItem
 from platform_service.db.base import utcnow
 from platform_service.errors import ServiceError
-from platform_service.jobs.ratelimit import traffic_class
 from platform_service.jobs.registry import cron, job
 from platform_service.runtime import Runtime
 from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
@@ -155,8 +154,9 @@ async def _apply_item(runtime: Runtime, view: JobView, seq: int, account_id: str
             return
         if error.retryable and attempt < max_attempts:
             if error.kind is StripeErrorKind.RATE_LIMITED and runtime.limiter is not None:
-                # Our pacing let a 429 through: slow every process down a little.
-                await runtime.limiter.penalise(0.25)
+                # Our pacing let a 429 through (arrival jitter, or a budget set too
+                # high): every process gives up one slot; more would waste more than it saves.
+                await runtime.limiter.penalise()
             pause = backoff_s(attempt, runtime.settings.bulk_backoff_s)
             # Keep the item ours while we wait, or another lane would take it over.
             if not await _renew_lease(runtime, seq, me, pause):
@@ -187,20 +187,16 @@ async def _attempt(
             )
             if item is None or item.status != "running" or item.worker != me:
                 return None  # reclaimed by another lane after our lease ran out
-            marker = traffic_class.set("bulk")
-            try:
-                result = await apply_one(
-                    view.kind,
-                    session,
-                    runtime,
-                    account_id,
-                    view.patch,
-                    idempotency_key=key,
-                    actor=f"bulk:{view.id}",
-                    dry_run=view.dry_run,
-                )
-            finally:
-                traffic_class.reset(marker)
+            result = await apply_one(
+                view.kind,
+                session,
+                runtime,
+                account_id,
+                view.patch,
+                idempotency_key=key,
+                actor=f"bulk:{view.id}",
+                dry_run=view.dry_run,
+            )
             item.status = "succeeded" if result.changed else "skipped"
             if not result.changed:
                 item.error_code = "no_change"

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from arq import ArqRedis, Retry, create_pool
 from arq.connections import RedisSettings
 
+from platform_service.jobs.ratelimit import traffic_class
 from platform_service.jobs.registry import CronSpec, JobSpec
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class InProcessQueue:
         max_tries = spec.max_tries or self.default_max_tries
         for attempt in range(1, max_tries + 1):
             ctx = {**self.ctx, "job_id": job_id, "job_try": attempt}
+            traffic_class.set("background")
             try:
                 await asyncio.wait_for(spec.function(ctx, *args), timeout=spec.timeout_s)
                 return
@@ -131,6 +133,7 @@ class InProcessQueue:
             if not (first and spec.run_at_startup):
                 await asyncio.sleep(spec.interval_s)
             first = False
+            traffic_class.set("background")
             try:
                 await spec.function({**self.ctx, "job_id": f"cron:{spec.name}", "job_try": 1})
             except Exception:

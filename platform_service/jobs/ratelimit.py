@@ -2,10 +2,10 @@
 
 A GCRA ("leaky bucket as a meter") per scope, kept in Redis and advanced by one
 Lua script, so N processes together never exceed the budget: the global budget,
-a cap per endpoint, and a lower pace for bulk traffic while interactive traffic
-has been seen recently (the reserved share; when nobody is using it, bulk gets
+a cap per endpoint, and a lower pace for background traffic (jobs) while interactive traffic
+has been seen recently (the reserved share; when nobody is using it, jobs get
 the whole budget). Hand-written because the limiting libraries on PyPI either
-sleep in Redis-unfriendly ways or can't express "bulk yields to interactive".
+sleep in Redis-unfriendly ways or can't express "jobs yield to interactive".
 
 Without Redis (the embedded default) the same arithmetic runs in-process.
 """
@@ -20,9 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-TrafficClass = Literal["interactive", "bulk"]
+TrafficClass = Literal["interactive", "background"]
 
-# Which budget a Stripe call draws on; bulk job code sets "bulk" around its calls.
+# Which budget a Stripe call draws on: API requests are interactive; every job
+# (bulk items, webhook handling, syncs, reconciliation) runs as background.
 traffic_class: contextvars.ContextVar[TrafficClass] = contextvars.ContextVar(
     "traffic_class", default="interactive"
 )
@@ -31,28 +32,36 @@ traffic_class: contextvars.ContextVar[TrafficClass] = contextvars.ContextVar(
 # percent under the budget keeps every one-second window at or below it.
 SAFETY = 0.97
 INTERACTIVE_IDLE_S = 10.0
+# A call that wakes this much after its slot books a new one instead of going.
+LATE_S = 0.015
 
-# KEYS: one TAT key per scope. ARGV: now_ms, then (interval_ms, tolerance_ms) per key.
-# Admits only if every scope admits, so a denied request consumes nothing.
+# Background callers may book slots at most this far ahead, so an interactive call
+# never queues behind more than this much background work.
+BACKGROUND_HORIZON_MS = 250.0
+
+# Reservation GCRA. KEYS: one "theoretical arrival time" per scope. ARGV: now_ms,
+# horizon_ms, then one interval_ms per key. The caller's slot starts when every
+# scope is free; each scope's TAT moves one interval past it. A slot is booked
+# (not raced for), so a caller that wakes a little late loses nothing and no one
+# queues twice. Replies {1, wait_us} (booked: go after wait_us) or {0, retry_us}
+# (the schedule is full beyond the horizon: ask again later). Microseconds in
+# integers, because Redis truncates Lua numbers in replies.
 _GCRA = """
 local now = tonumber(ARGV[1])
-local wait = 0
-local tats = {}
+local horizon = tonumber(ARGV[2])
+local start = now
 for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[i * 2])
-  local tolerance = tonumber(ARGV[i * 2 + 1])
   local tat = tonumber(redis.call('GET', key) or now)
-  if tat < now then tat = now end
-  local allow_at = tat - tolerance
-  if allow_at > now and allow_at - now > wait then wait = allow_at - now end
-  tats[i] = tat + interval
+  if tat > start then start = tat end
 end
--- Redis truncates a Lua number reply to an integer: round the wait up, never to 0.
-if wait > 0 then return math.ceil(wait) end
+if start - now > horizon then
+  return {0, math.ceil((start - now - horizon) * 1000)}
+end
 for i, key in ipairs(KEYS) do
-  redis.call('SET', key, tats[i], 'PX', math.ceil(tats[i] - now + 60000))
+  local tat = start + tonumber(ARGV[i + 2])
+  redis.call('SET', key, tat, 'PX', math.ceil(tat - now + 60000))
 end
-return 0
+return {1, math.floor((start - now) * 1000)}
 """
 
 
@@ -68,8 +77,8 @@ class Budget:
         self, operation: str, klass: TrafficClass, interactive_active: bool
     ) -> list[tuple[str, float]]:
         scopes = [("global", self.rate * SAFETY)]
-        if klass == "bulk" and interactive_active and self.interactive_share > 0:
-            scopes.append(("bulk", self.rate * SAFETY * (1 - self.interactive_share)))
+        if klass == "background" and interactive_active and self.interactive_share > 0:
+            scopes.append(("background", self.rate * SAFETY * (1 - self.interactive_share)))
         endpoint = self.endpoint_rates.get(operation)
         if endpoint:
             scopes.append((f"op:{operation}", endpoint * SAFETY))
@@ -79,13 +88,15 @@ class Budget:
 class RateLimiter(Protocol):
     async def acquire(self, operation: str, stripe_account: str | None = None) -> None: ...
 
-    async def penalise(self, seconds: float) -> None: ...
+    async def penalise(self) -> None: ...
 
 
-def _tolerance_ms(rate: float) -> float:
-    # No burst allowance: Stripe counts requests per sliding second, so even
-    # pacing (one request per interval) is what stays under it.
-    return 0.0
+def _retry_pause_s() -> float:
+    return BACKGROUND_HORIZON_MS / 1000 * (0.25 + random.random() * 0.5)
+
+
+def _horizon_ms(klass: TrafficClass) -> float:
+    return BACKGROUND_HORIZON_MS if klass == "background" else 60_000.0
 
 
 class RedisRateLimiter:
@@ -108,24 +119,31 @@ class RedisRateLimiter:
         return bool(await self.redis.exists(key))
 
     async def acquire(self, operation: str, stripe_account: str | None = None) -> None:
-        """Wait until the call fits every budget it draws on, then take its slot."""
+        """Book the call's slot in every budget it draws on, then wait for it."""
         klass = traffic_class.get()
         active = await self._interactive_active(klass)
         scopes = self.budget.scopes(operation, klass, active)
         keys = [f"{self.prefix}:{name}" for name, _ in scopes]
+        intervals = [1000.0 / rate for _, rate in scopes]
         while True:
-            args: list[float] = [time.time() * 1000]
-            for _, rate in scopes:
-                args += [1000.0 / rate, _tolerance_ms(rate)]
-            wait_ms = float(await self._script(keys=keys, args=args))
-            if wait_ms <= 0:
+            args = [time.time() * 1000, _horizon_ms(klass), *intervals]
+            booked, micros = await self._script(keys=keys, args=args)
+            pause = int(micros) / 1_000_000
+            if not booked:
+                # Come back once slots free up, not in a tight loop with every other waiter.
+                pause = max(pause, _retry_pause_s())
+            due = time.monotonic() + pause
+            if pause > 0:
+                self.waited_s += pause
+                await asyncio.sleep(pause)
+            if booked and time.monotonic() - due <= LATE_S:
                 return
-            pause = wait_ms / 1000 * (1 + random.random() * 0.1)
-            self.waited_s += pause
-            await asyncio.sleep(pause)
+            # Woken too late (a busy event loop): sent now, this call would crowd the
+            # next slots into one of Stripe's seconds. Give the slot up and book again.
 
-    async def penalise(self, seconds: float) -> None:
-        """Stripe said 429 anyway: push the global schedule back so every process slows down."""
+    async def penalise(self) -> None:
+        """Stripe said 429 anyway: push the global schedule back one slot, for every process."""
+        seconds = 1 / (self.budget.rate * SAFETY)
         key = f"{self.prefix}:global"
         now = time.time() * 1000
         tat = float(await self.redis.get(key) or now)
@@ -139,7 +157,6 @@ class LocalRateLimiter:
         self.budget = budget
         self._tat: dict[str, float] = {}
         self._interactive_seen = 0.0
-        self._lock = asyncio.Lock()
         self.waited_s = 0.0
 
     async def acquire(self, operation: str, stripe_account: str | None = None) -> None:
@@ -150,22 +167,22 @@ class LocalRateLimiter:
         active = now_s - self._interactive_seen < INTERACTIVE_IDLE_S and self._interactive_seen > 0
         scopes = self.budget.scopes(operation, klass, active)
         while True:
-            async with self._lock:
-                now = time.monotonic() * 1000
-                wait = 0.0
-                new: dict[str, float] = {}
+            # No await between reading and booking: the event loop makes this atomic.
+            now = time.monotonic() * 1000
+            start = max([now, *(self._tat.get(name, now) for name, _ in scopes)])
+            late = start - now - _horizon_ms(klass)
+            if late <= 0:
                 for name, rate in scopes:
-                    tat = max(self._tat.get(name, now), now)
-                    allow_at = tat - _tolerance_ms(rate)
-                    wait = max(wait, allow_at - now)
-                    new[name] = tat + 1000.0 / rate
-                if wait <= 0:
-                    self._tat.update(new)
-                    return
-            self.waited_s += wait / 1000
-            await asyncio.sleep(wait / 1000)
+                    self._tat[name] = start + 1000.0 / rate
+            pause = (start - now) / 1000 if late <= 0 else max(late / 1000, _retry_pause_s())
+            if pause > 0:
+                self.waited_s += pause
+                await asyncio.sleep(pause)
+            if late <= 0:
+                return
 
-    async def penalise(self, seconds: float) -> None:
+    async def penalise(self) -> None:
+        seconds = 1 / (self.budget.rate * SAFETY)
         now = time.monotonic() * 1000
         self._tat["global"] = max(self._tat.get("global", now), now) + seconds * 1000
 

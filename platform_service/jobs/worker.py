@@ -9,6 +9,7 @@ from arq.cron import cron
 from arq.worker import Worker, func
 
 from platform_service.jobs.queue import ArqQueue
+from platform_service.jobs.ratelimit import traffic_class
 from platform_service.jobs.registry import CRONS, load_all
 from platform_service.runtime import Runtime
 from platform_service.settings import Settings, load_settings
@@ -34,6 +35,11 @@ def worker_options(settings: Settings, *, runtime: Runtime | None = None) -> dic
         # Jobs that enqueue follow-up jobs reuse the worker's own Redis pool.
         rt.queue = ArqQueue(ctx["redis"], settings.job_queue_name, owns_pool=False)
         ctx["runtime"] = rt
+
+    async def on_job_start(ctx: dict[str, Any]) -> None:
+        # Runs in the job's task before the job: its Stripe calls are background
+        # traffic, which yields the interactive share to the API.
+        traffic_class.set("background")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         rt: Runtime | None = ctx.get("runtime")
@@ -65,6 +71,7 @@ def worker_options(settings: Settings, *, runtime: Runtime | None = None) -> dic
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
+        "on_job_start": on_job_start,
         "max_tries": settings.job_max_tries,
         "poll_delay": 0.2,
     }

@@ -32,7 +32,7 @@ async def _hammer(
     limiter: RedisRateLimiter | LocalRateLimiter,
     seconds: float,
     out: list[float],
-    klass: str = "bulk",
+    klass: str = "background",
 ) -> None:
     deadline = time.monotonic() + seconds
     traffic_class.set(klass)  # type: ignore[arg-type]
