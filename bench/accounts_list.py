@@ -45,7 +45,7 @@ SELECT 'acct_b' || lpad(i::text, 10, '0'),
        lower('shop ' || substr(md5(i::text), 1, 10) || ' seller' || i || '@example.com ref-' || i),
        (ARRAY['active','active','active','not_started','in_progress','action_required','restricted','under_review'])[1 + i % 8],
        '', 'none', '[]'::jsonb, true, true, true, true, '{}'::jsonb, now(), now()
-FROM generate_series(:start, :stop) AS i
+FROM generate_series(CAST(:start AS integer), CAST(:stop AS integer)) AS i
 """
 
 
