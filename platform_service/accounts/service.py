@@ -112,6 +112,17 @@ def _audit_view(row: ConnectedAccount) -> dict[str, Any]:
     return view
 
 
+async def _record_change(
+    session: AsyncSession, row: ConnectedAccount, before: dict[str, Any], *, action: str, actor: str
+) -> None:
+    """Audit the change to `row` since `before`, if there is one."""
+    after = _audit_view(row)
+    if after != before:
+        await audit.record(
+            session, actor=actor, action=action, account_id=row.id, before=before, after=after
+        )
+
+
 def _search_text(*parts: str | None) -> str:
     return " ".join(p.lower() for p in parts if p)
 
@@ -273,16 +284,7 @@ async def update_account(
         row.metadata_ = dict(patch.metadata)
     row.search_text = _search_text(row.business_name, row.email, row.external_ref)
     row.updated_at = utcnow()
-    after = _audit_view(row)
-    if after != before:
-        await audit.record(
-            session,
-            actor=actor,
-            action="account.updated",
-            account_id=row.id,
-            before=before,
-            after=after,
-        )
+    await _record_change(session, row, before, action="account.updated", actor=actor)
     return row
 
 
@@ -311,16 +313,7 @@ async def sync_account(
         row.synced_at = utcnow()
     else:
         apply_stripe_account(row, data)
-    after = _audit_view(row)
-    if after != before:
-        await audit.record(
-            session,
-            actor=actor,
-            action="account.synced",
-            account_id=row.id,
-            before=before,
-            after=after,
-        )
+    await _record_change(session, row, before, action="account.synced", actor=actor)
     return row
 
 
@@ -332,15 +325,7 @@ async def upsert_from_stripe(
     if row is not None:
         before = _audit_view(row)
         apply_stripe_account(row, data)
-        if _audit_view(row) != before:
-            await audit.record(
-                session,
-                actor=actor,
-                action="account.synced",
-                account_id=row.id,
-                before=before,
-                after=_audit_view(row),
-            )
+        await _record_change(session, row, before, action="account.synced", actor=actor)
         return False
     metadata: dict[str, str] = dict(data.get("metadata") or {})
     ref = metadata.get(EXTERNAL_REF_KEY)
@@ -449,7 +434,7 @@ async def create_onboarding_link(
     for name, value in (("return_url", return_url), ("refresh_url", refresh_url)):
         problem = check_url(value) if value is not None else None
         if problem:
-            raise ValidationFailed(f"{name} {problem}.", param=name)
+            raise ValidationFailed(f"{name}: {problem[1]}", code=problem[0], param=name)
     if row.disconnected_at is not None:
         raise Conflict(
             "The account is disconnected from the platform.", code="account_disconnected"
@@ -495,14 +480,7 @@ async def create_onboarding_link(
         before = _audit_view(row)
         row.onboarding_started = True
         _set_state(row)
-        await audit.record(
-            session,
-            actor=actor,
-            action="account.onboarding_started",
-            account_id=row.id,
-            before=before,
-            after=_audit_view(row),
-        )
+        await _record_change(session, row, before, action="account.onboarding_started", actor=actor)
     await audit.record(
         session,
         actor=actor,

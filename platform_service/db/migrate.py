@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -21,39 +22,35 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-async def upgrade(
-    database_url: str, revision: str = "head", engine: AsyncEngine | None = None
+async def _run(
+    database_url: str, engine: AsyncEngine | None, command_fn: Any, revision: str
 ) -> None:
-    """Bring the database at `database_url` to `revision`."""
-    own = engine is None
+    """Run an Alembic command on the async engine's connection (one transaction)."""
     eng = engine or create_engine(database_url)
     cfg = alembic_config(database_url)
     try:
         async with eng.begin() as connection:
 
-            def _upgrade(sync_conn: object) -> None:
+            def _go(sync_conn: object) -> None:
                 cfg.attributes["connection"] = sync_conn
-                command.upgrade(cfg, revision)
+                command_fn(cfg, revision)
 
-            await connection.run_sync(_upgrade)
+            await connection.run_sync(_go)
     finally:
-        if own:
+        if engine is None:
             await eng.dispose()
 
 
+async def upgrade(
+    database_url: str, revision: str = "head", engine: AsyncEngine | None = None
+) -> None:
+    """Bring the database at `database_url` to `revision`."""
+    await _run(database_url, engine, command.upgrade, revision)
+
+
 async def downgrade(database_url: str, revision: str) -> None:
-    engine = create_engine(database_url)
-    cfg = alembic_config(database_url)
-    try:
-        async with engine.begin() as connection:
-
-            def _downgrade(sync_conn: object) -> None:
-                cfg.attributes["connection"] = sync_conn
-                command.downgrade(cfg, revision)
-
-            await connection.run_sync(_downgrade)
-    finally:
-        await engine.dispose()
+    """Revert the database at `database_url` down to `revision`."""
+    await _run(database_url, None, command.downgrade, revision)
 
 
 def upgrade_sync(database_url: str, revision: str = "head") -> None:

@@ -29,11 +29,10 @@ from platform_service.portal.schemas import (
     SubscriptionCancelFlow,
 )
 from platform_service.portal.sync import configuration_home
-from platform_service.portal.validation import check_url
 from platform_service.runtime import Runtime
 from platform_service.stripe.gateway import PortalSessionCreateParams
 from platform_service.stripe.idempotency import idempotency_key
-from platform_service.urls import url_host
+from platform_service.urls import check_url, url_host
 
 
 def allowed_return_hosts(

@@ -13,7 +13,6 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from typing import Final, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 
@@ -21,6 +20,7 @@ from platform_service.portal.document import (
     MAX_PRODUCTS,
     PortalSettings,
 )
+from platform_service.urls import check_url
 
 IssueCode = Literal[
     "invalid_value",
@@ -48,7 +48,6 @@ IssueCode = Literal[
 # The Dashboard's limit on a headline someone sets (the API documents more).
 MAX_HEADLINE_LENGTH: Final = 60
 # http is tolerated only where TLS cannot reasonably exist: a developer's machine.
-LOCAL_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
 _ID_RE: Final = re.compile(r"[^\s/]{1,255}")
 _LABEL_RE: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
@@ -352,26 +351,6 @@ def _bad_id(param: str, kind: str, value: str) -> SettingsIssue:
         "invalid_id",
         f"{value!r} is not a {kind} id: ids are 1-255 characters without spaces or '/'.",
     )
-
-
-def check_url(value: str) -> tuple[IssueCode, str] | None:
-    """Why a customer-facing URL is unacceptable, or None: https, or http on localhost."""
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in value):
-        return "invalid_url", f"{value!r} contains whitespace or control characters."
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        return "invalid_url", f"{value!r} is not a valid URL."
-    if parts.scheme not in ("http", "https") or not host:
-        return "invalid_url", f"{value!r} is not an absolute http(s) URL."
-    if parts.username is not None or parts.password is not None:
-        # user@host URLs are a phishing staple: the user part looks like the host.
-        return "invalid_url", f"{value!r} must not carry a user name or password."
-    if parts.scheme == "http" and host not in LOCAL_HOSTS:
-        return "insecure_url", f"{value!r} must use https (http only for localhost)."
-    return None
 
 
 def check_hostname(value: str) -> str | None:
