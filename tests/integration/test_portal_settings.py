@@ -23,7 +23,8 @@ from platform_service.sandbox.server import SandboxServer
 from tests.fixtures.app import KeyMaker, seller_headers
 from tests.integration.test_accounts import create, sandbox_requests
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "portal-defaults.json"
+# A copy of the design reference, kept in the repository so a clone tests alone.
+SEED = Path(__file__).resolve().parents[1] / "data" / "portal-defaults.json"
 # The seed's option names and where each lives in the document.
 SEED_PATHS = {
     "switch_plans": "subscription_management.switch_plans",
