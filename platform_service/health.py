@@ -13,8 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import select, text
 
 from platform_service.db.base import utcnow
+from platform_service.deps import RuntimeDep
 from platform_service.jobs.models import WorkerHeartbeat
-from platform_service.runtime import Runtime
 
 
 class Check(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -52,7 +52,7 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/health/ready", operation_id="Ready", summary="Database, Redis and Stripe are reachable")
-    async def ready(self, runtime: Runtime) -> Response[Readiness]:
+    async def ready(self, runtime: RuntimeDep) -> Response[Readiness]:
         async def db() -> None:
             async with runtime.session() as session:
                 await session.execute(text("SELECT 1"))

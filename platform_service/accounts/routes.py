@@ -6,10 +6,9 @@ import secrets
 from typing import Annotated
 
 from litestar import Controller, Response, get, patch, post
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts import service
 from platform_service.accounts.charge_models import ChargeModel
@@ -26,11 +25,9 @@ from platform_service.accounts.schemas import (
     OnboardingLinkCreate,
 )
 from platform_service.auth.guard import admin_only, ensure_account_access
-from platform_service.auth.keys import Caller
+from platform_service.deps import CallerDep, DbSession, GatewayDep, RuntimeDep
 from platform_service.errors import NotFound
 from platform_service.jobs.outbox import enqueue_after_commit
-from platform_service.runtime import Runtime
-from platform_service.stripe.gateway import StripeGateway
 
 AccountId = Annotated[str, Parameter(description="The connected account's Stripe id (acct_…)")]
 
@@ -57,11 +54,11 @@ class AccountController(Controller):
     @post(operation_id="CreateAccount", guards=[admin_only], summary="Create and onboard a seller")
     async def create_account(
         self,
-        data: AccountCreate,
-        db_session: AsyncSession,
-        gateway: StripeGateway,
-        runtime: Runtime,
-        caller: Caller,
+        data: JSONBody[AccountCreate],
+        db_session: DbSession,
+        gateway: GatewayDep,
+        runtime: RuntimeDep,
+        caller: CallerDep,
     ) -> Response[Account]:
         """Idempotent on `external_ref`: 201 for a new account, 200 with the existing one."""
         row, created = await service.create_account(db_session, gateway, data, actor=caller.actor)
@@ -74,11 +71,11 @@ class AccountController(Controller):
     @get(operation_id="ListAccounts", guards=[admin_only], summary="List accounts, newest first")
     async def list_accounts(
         self,
-        db_session: AsyncSession,
+        db_session: DbSession,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        starting_after: str | None = None,
-        status: OnboardingStatus | None = None,
-        charge_model: ChargeModel | None = None,
+        starting_after: FromQuery[str | None] = None,
+        status: FromQuery[OnboardingStatus | None] = None,
+        charge_model: FromQuery[ChargeModel | None] = None,
         country: Annotated[str | None, Parameter(min_length=2, max_length=2)] = None,
         q: Annotated[str | None, Parameter(min_length=1, max_length=200)] = None,
     ) -> AccountList:
@@ -98,10 +95,10 @@ class AccountController(Controller):
     )
     async def import_accounts(
         self,
-        db_session: AsyncSession,
-        runtime: Runtime,
-        caller: Caller,
-        data: ImportCreate | None = None,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        data: JSONBody[ImportCreate | None] = None,
     ) -> AccountImportOut:
         """Start a job that pages through every connected account on Stripe and upserts it."""
         run = AccountImport(
@@ -113,7 +110,7 @@ class AccountController(Controller):
         return import_out(run)
 
     @get("/imports/{import_id:str}", operation_id="RetrieveAccountImport", guards=[admin_only])
-    async def get_import(self, db_session: AsyncSession, import_id: str) -> AccountImportOut:
+    async def get_import(self, db_session: DbSession, import_id: FromPath[str]) -> AccountImportOut:
         run = await db_session.get(AccountImport, import_id)
         if run is None:
             raise NotFound(f"No such import: '{import_id}'", param="import_id")
@@ -121,7 +118,7 @@ class AccountController(Controller):
 
     @get("/{account_id:str}", operation_id="RetrieveAccount")
     async def get_account(
-        self, db_session: AsyncSession, caller: Caller, account_id: AccountId
+        self, db_session: DbSession, caller: CallerDep, account_id: AccountId
     ) -> Account:
         ensure_account_access(caller, account_id)
         return service.account_out(await service.get_account(db_session, account_id))
@@ -129,11 +126,11 @@ class AccountController(Controller):
     @patch("/{account_id:str}", operation_id="UpdateAccount", guards=[admin_only])
     async def update_account(
         self,
-        db_session: AsyncSession,
-        gateway: StripeGateway,
-        caller: Caller,
+        db_session: DbSession,
+        gateway: GatewayDep,
+        caller: CallerDep,
         account_id: AccountId,
-        data: AccountUpdate,
+        data: JSONBody[AccountUpdate],
     ) -> Account:
         row = await service.update_account(
             db_session, gateway, account_id, data, actor=caller.actor
@@ -148,9 +145,9 @@ class AccountController(Controller):
     )
     async def sync_account(
         self,
-        db_session: AsyncSession,
-        gateway: StripeGateway,
-        caller: Caller,
+        db_session: DbSession,
+        gateway: GatewayDep,
+        caller: CallerDep,
         account_id: AccountId,
     ) -> Account:
         """Refetch the account from Stripe now."""
@@ -164,12 +161,12 @@ class AccountController(Controller):
     )
     async def create_onboarding_link(
         self,
-        db_session: AsyncSession,
-        gateway: StripeGateway,
-        runtime: Runtime,
-        caller: Caller,
+        db_session: DbSession,
+        gateway: GatewayDep,
+        runtime: RuntimeDep,
+        caller: CallerDep,
         account_id: AccountId,
-        data: OnboardingLinkCreate,
+        data: JSONBody[OnboardingLinkCreate],
     ) -> OnboardingLink:
         """A single-use hosted onboarding link; never stored or logged by the service."""
         ensure_account_access(caller, account_id)
@@ -197,9 +194,9 @@ class OnboardingRefreshController(Controller):
     @get("/{account_id:str}/onboarding/refresh", operation_id="RefreshOnboardingLink")
     async def refresh(
         self,
-        db_session: AsyncSession,
-        gateway: StripeGateway,
-        runtime: Runtime,
+        db_session: DbSession,
+        gateway: GatewayDep,
+        runtime: RuntimeDep,
         account_id: FromPath[str],
         token: FromQuery[str],
     ) -> Redirect:

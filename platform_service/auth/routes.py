@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import FromQuery, Parameter
 
 from platform_service.auth import audit
 from platform_service.auth.guard import admin_only
 from platform_service.auth.schemas import AuditEventList, AuditEventOut
+from platform_service.deps import DbSession
 
 
 class AuditController(Controller):
@@ -21,10 +21,10 @@ class AuditController(Controller):
     @get(operation_id="ListAuditEvents", summary="Audit log, newest first")
     async def list_audit_events(
         self,
-        db_session: AsyncSession,
-        account_id: str | None = None,
-        action: str | None = None,
-        starting_after: str | None = None,
+        db_session: DbSession,
+        account_id: FromQuery[str | None] = None,
+        action: FromQuery[str | None] = None,
+        starting_after: FromQuery[str | None] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
     ) -> AuditEventList:
         rows = await audit.list_events(

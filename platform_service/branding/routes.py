@@ -9,11 +9,9 @@ from typing import Annotated, Final
 import msgspec
 from litestar import Controller, Router, get, patch, post, put
 from litestar.datastructures import UploadFile
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, MultipartBody, Parameter
 from litestar.response import Template
 from litestar.status_codes import HTTP_201_CREATED
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts import service as accounts_service
 from platform_service.auth.guard import admin_only, ensure_account_access
@@ -29,6 +27,7 @@ from platform_service.branding.schemas import (
     EffectiveBranding,
     PlatformBrandingOut,
 )
+from platform_service.deps import CallerDep, DbSession, RuntimeDep
 from platform_service.errors import Forbidden
 from platform_service.runtime import Runtime
 
@@ -37,9 +36,6 @@ TEMPLATES: Final = Path(__file__).parent / "templates"
 MULTIPART_SLACK: Final = 16 * 1024
 
 AccountId = FromPath[str]
-DbSession = NamedDependency[AsyncSession]
-RuntimeDep = NamedDependency[Runtime]
-CallerDep = NamedDependency[Caller]
 
 
 @dataclass
@@ -132,9 +128,9 @@ class AccountBrandingController(Controller):
 
     async def _upload(
         self,
-        db_session: AsyncSession,
-        runtime: Runtime,
-        caller: Caller,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        caller: CallerDep,
         account_id: str,
         upload: UploadFile,
         purpose: ImagePurpose,

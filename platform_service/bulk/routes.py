@@ -10,17 +10,15 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.auth.guard import admin_only
-from platform_service.auth.keys import Caller
 from platform_service.bulk import service
 from platform_service.bulk.models import TERMINAL_JOB_STATUSES
 from platform_service.bulk.schemas import BulkItemList, BulkJobCreate, BulkJobOut
-from platform_service.runtime import Runtime
+from platform_service.deps import CallerDep, DbSession, RuntimeDep
 
 ItemStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
 CSV_COLUMNS = (
@@ -45,23 +43,27 @@ class BulkJobController(Controller):
         summary="Push a change to many accounts",
     )
     async def create_job(
-        self, data: BulkJobCreate, db_session: AsyncSession, runtime: Runtime, caller: Caller
+        self,
+        data: JSONBody[BulkJobCreate],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        caller: CallerDep,
     ) -> BulkJobOut:
         """The job and one item per target account are stored before anything is sent to Stripe."""
         job = await service.create_job(db_session, runtime, data, actor=caller.actor)
         return await service.job_out(db_session, job)
 
     @get("/{job_id:str}", operation_id="RetrieveBulkJob")
-    async def get_job(self, db_session: AsyncSession, job_id: FromPath[str]) -> BulkJobOut:
+    async def get_job(self, db_session: DbSession, job_id: FromPath[str]) -> BulkJobOut:
         return await service.job_out(db_session, await service.get_job(db_session, job_id))
 
     @get("/{job_id:str}/items", operation_id="ListBulkJobItems")
     async def list_items(
         self,
-        db_session: AsyncSession,
+        db_session: DbSession,
         job_id: FromPath[str],
-        status: ItemStatus | None = None,
-        starting_after: int | None = None,
+        status: FromQuery[ItemStatus | None] = None,
+        starting_after: FromQuery[int | None] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> BulkItemList:
         await service.get_job(db_session, job_id)
@@ -72,7 +74,7 @@ class BulkJobController(Controller):
 
     @get("/{job_id:str}/items.csv", operation_id="ExportBulkJobItems", media_type="text/csv")
     async def items_csv(
-        self, runtime: Runtime, db_session: AsyncSession, job_id: FromPath[str]
+        self, runtime: RuntimeDep, db_session: DbSession, job_id: FromPath[str]
     ) -> Stream:
         """Every item as CSV, streamed page by page (flat memory whatever the job's size)."""
         await service.get_job(db_session, job_id)
@@ -114,7 +116,7 @@ class BulkJobController(Controller):
 
     @get("/{job_id:str}/events", operation_id="StreamBulkJobEvents")
     async def events(
-        self, runtime: Runtime, db_session: AsyncSession, job_id: FromPath[str]
+        self, runtime: RuntimeDep, db_session: DbSession, job_id: FromPath[str]
     ) -> ServerSentEvent:
         """Server-sent progress events, one a second, until the job ends."""
         await service.get_job(db_session, job_id)
@@ -136,14 +138,14 @@ class BulkJobController(Controller):
 
     @post("/{job_id:str}/cancel", operation_id="CancelBulkJob", status_code=HTTP_200_OK)
     async def cancel(
-        self, db_session: AsyncSession, runtime: Runtime, caller: Caller, job_id: FromPath[str]
+        self, db_session: DbSession, runtime: RuntimeDep, caller: CallerDep, job_id: FromPath[str]
     ) -> BulkJobOut:
         job = await service.cancel_job(db_session, runtime, job_id, actor=caller.actor)
         return await service.job_out(db_session, job)
 
     @post("/{job_id:str}/resume", operation_id="ResumeBulkJob", status_code=HTTP_200_OK)
     async def resume(
-        self, db_session: AsyncSession, runtime: Runtime, caller: Caller, job_id: FromPath[str]
+        self, db_session: DbSession, runtime: RuntimeDep, caller: CallerDep, job_id: FromPath[str]
     ) -> BulkJobOut:
         """Approve a paused canary: apply to the remaining accounts."""
         job = await service.resume_job(db_session, runtime, job_id, actor=caller.actor)
@@ -155,7 +157,7 @@ class BulkJobController(Controller):
         status_code=HTTP_200_OK,
     )
     async def retry_failed(
-        self, db_session: AsyncSession, runtime: Runtime, caller: Caller, job_id: FromPath[str]
+        self, db_session: DbSession, runtime: RuntimeDep, caller: CallerDep, job_id: FromPath[str]
     ) -> BulkJobOut:
         job = await service.retry_failed(db_session, runtime, job_id, actor=caller.actor)
         return await service.job_out(db_session, job)

@@ -14,7 +14,6 @@ from collections.abc import Awaitable
 from typing import Annotated, TypeVar
 
 from litestar import Controller, Response, get, patch, post, put
-from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_303_SEE_OTHER
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.auth.guard import admin_only, ensure_account_access
 from platform_service.auth.keys import Caller
+from platform_service.deps import CallerDep, DbSession, RuntimeDep
 from platform_service.errors import Forbidden
 from platform_service.portal import service, sessions
 from platform_service.portal.document import PortalSettingsPatch
@@ -38,9 +38,6 @@ from platform_service.stripe.errors import StripeGatewayError
 AccountId = FromPath[
     Annotated[str, Parameter(description="The connected account's Stripe id (acct_…)")]
 ]
-DbSession = NamedDependency[AsyncSession]
-RuntimeDep = NamedDependency[Runtime]
-CallerDep = NamedDependency[Caller]
 _T = TypeVar("_T")
 
 

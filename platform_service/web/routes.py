@@ -18,7 +18,6 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts import service as accounts
 from platform_service.accounts.onboarding import OnboardingStatus
@@ -27,9 +26,9 @@ from platform_service.auth.keys import Caller, authenticate
 from platform_service.branding.service import effective_branding
 from platform_service.bulk import service as bulk
 from platform_service.bulk.models import BulkJob
+from platform_service.deps import DbSession, RuntimeDep
 from platform_service.errors import NotFound, ServiceError
 from platform_service.portal.service import get_account_settings
-from platform_service.runtime import Runtime
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -65,7 +64,7 @@ class LoginController(Controller):
     @post("/login", status_code=303)
     async def login(
         self,
-        db_session: AsyncSession,
+        db_session: DbSession,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[Any]:
         caller = await authenticate(db_session, data.get("key", "").strip())
@@ -115,7 +114,7 @@ class PagesController(Controller):
     async def account_list(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
+        db_session: DbSession,
         q: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         starting_after: FromQuery[str | None] = None,
@@ -144,7 +143,7 @@ class PagesController(Controller):
 
     @get("/accounts/{account_id:str}")
     async def account_page(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, account_id: FromPath[str]
+        self, request: Request[Any, Any, Any], db_session: DbSession, account_id: FromPath[str]
     ) -> Template:
         caller = web_caller(request)
         if not caller.can_access(account_id):
@@ -161,8 +160,8 @@ class PagesController(Controller):
     async def onboarding_link(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        runtime: Runtime,
+        db_session: DbSession,
+        runtime: RuntimeDep,
         account_id: FromPath[str],
     ) -> Redirect:
         """Mint a hosted onboarding link and send the browser there; it comes back to this page."""
@@ -184,9 +183,7 @@ class PagesController(Controller):
         return Redirect(url, status_code=303)
 
     @get("/bulk-jobs")
-    async def bulk_jobs(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession
-    ) -> Template:
+    async def bulk_jobs(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         caller = web_caller(request)
         _require_admin(caller)
         jobs = list(
@@ -199,7 +196,7 @@ class PagesController(Controller):
 
     @get("/bulk-jobs/{job_id:str}")
     async def bulk_job(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, job_id: FromPath[str]
+        self, request: Request[Any, Any, Any], db_session: DbSession, job_id: FromPath[str]
     ) -> Template:
         caller = web_caller(request)
         _require_admin(caller)
@@ -223,8 +220,8 @@ class PagesController(Controller):
     async def bulk_action(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        runtime: Runtime,
+        db_session: DbSession,
+        runtime: RuntimeDep,
         job_id: FromPath[str],
         action: FromPath[str],
     ) -> Response[Any]:

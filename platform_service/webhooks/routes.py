@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.di import NamedDependency
 from litestar.params import (
     FromPath,
     FromQuery,
@@ -13,13 +12,12 @@ from litestar.params import (
     JSONBody,
     QueryParameter,
     RawBody,
-    SkipValidation,
 )
 from litestar.status_codes import HTTP_200_OK
 
 from platform_service.auth.guard import admin_only
+from platform_service.deps import QueueDep, RuntimeDep
 from platform_service.jobs.queue import JobQueue
-from platform_service.runtime import Runtime
 from platform_service.webhooks import service
 from platform_service.webhooks.models import EventSource
 from platform_service.webhooks.schemas import (
@@ -33,15 +31,13 @@ from platform_service.webhooks.schemas import (
 )
 
 EventId = FromPath[str]
-RuntimeDep = NamedDependency[Runtime]
 # A Protocol: nothing to validate, and msgspec cannot isinstance-check it.
-QueueDep = SkipValidation[NamedDependency[JobQueue]]
 # Optional here so a missing header gets the service's 400, not a generic validation error.
 SignatureHeader = Annotated[str | None, HeaderParameter(name="Stripe-Signature")]
 
 
 async def _receive(
-    body: bytes, signature: str | None, runtime: Runtime, queue: JobQueue, source: EventSource
+    body: bytes, signature: str | None, runtime: RuntimeDep, queue: JobQueue, source: EventSource
 ) -> WebhookAck:
     recorded = await service.receive(runtime, queue, body, signature, source=source)
     return WebhookAck(received=True, status=recorded.status, duplicate=recorded.duplicate)

@@ -99,7 +99,8 @@ async def test_hosted_onboarding_then_webhooks_move_the_state(
     else:
         # Stripe's review decides these, later (the sandbox's test-mode control).
         httpx.post(
-            f"{stack.sandbox.url}/_sandbox/accounts/{account['id']}/onboarding", json={"outcome": outcome}
+            f"{stack.sandbox.url}/_sandbox/accounts/{account['id']}/onboarding",
+            json={"outcome": outcome},
         ).raise_for_status()
     # Nothing but Stripe's webhooks tells the service.
     reached = await wait_for_status(stack, account["id"], status)
