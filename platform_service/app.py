@@ -21,6 +21,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from platform_service import __version__
+from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.routes import AccountController, OnboardingRefreshController
 from platform_service.auth.guard import api_key_middleware, provide_caller
 from platform_service.auth.routes import AuditController
@@ -39,6 +40,19 @@ from platform_service.web.routes import web_router
 from platform_service.webhooks.routes import StripeWebhookController, WebhookEventController
 
 
+async def _import_demo_accounts(runtime: Runtime) -> None:
+    """The embedded sandbox starts with demo sellers: bring them in on the first start."""
+    from sqlalchemy import func, select
+
+    from platform_service.accounts.models import ConnectedAccount
+    from platform_service.accounts.service import start_import
+
+    async with runtime.session() as session, session.begin():
+        if await session.scalar(select(func.count()).select_from(ConnectedAccount)):
+            return
+        await start_import(session, runtime, charge_model=ChargeModel.DIRECT, actor="system:demo")
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -55,6 +69,8 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if rt.queue is None:
             await rt.start_queue()
+        if rt.sandbox is not None and rt.settings.sandbox_demo:
+            await _import_demo_accounts(rt)
         try:
             yield
         finally:

@@ -101,12 +101,12 @@ class AccountController(Controller):
         data: JSONBody[ImportCreate | None] = None,
     ) -> AccountImportOut:
         """Start a job that pages through every connected account on Stripe and upserts it."""
-        run = AccountImport(
-            charge_model=(data or ImportCreate()).charge_model.value, actor=caller.actor
+        run = await service.start_import(
+            db_session,
+            runtime,
+            charge_model=(data or ImportCreate()).charge_model,
+            actor=caller.actor,
         )
-        db_session.add(run)
-        await db_session.flush()
-        enqueue_after_commit(db_session, runtime, "import_accounts", run.id)
         return import_out(run)
 
     @get("/imports/{import_id:str}", operation_id="RetrieveAccountImport", guards=[admin_only])

@@ -14,7 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts.charge_models import ChargeModel
-from platform_service.accounts.models import ConnectedAccount, OnboardingRefreshToken
+from platform_service.accounts.models import (
+    AccountImport,
+    ConnectedAccount,
+    OnboardingRefreshToken,
+)
 from platform_service.accounts.onboarding import derive_state
 from platform_service.accounts.schemas import (
     STRIPE_COUNTRIES,
@@ -27,6 +31,8 @@ from platform_service.accounts.schemas import (
 from platform_service.auth import audit
 from platform_service.db.base import utcnow
 from platform_service.errors import Conflict, NotFound, ValidationFailed
+from platform_service.jobs.outbox import enqueue_after_commit
+from platform_service.runtime import Runtime
 from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
 from platform_service.stripe.gateway import AccountCreateParams, StripeGateway
 from platform_service.stripe.idempotency import idempotency_key
@@ -352,6 +358,17 @@ async def upsert_from_stripe(
         session, actor=actor, action="account.imported", account_id=row.id, after=_audit_view(row)
     )
     return True
+
+
+async def start_import(
+    session: AsyncSession, runtime: Runtime, *, charge_model: ChargeModel, actor: str
+) -> AccountImport:
+    """Record an import run and queue its job (once the transaction commits)."""
+    run = AccountImport(charge_model=charge_model.value, actor=actor)
+    session.add(run)
+    await session.flush()
+    enqueue_after_commit(session, runtime, "import_accounts", run.id)
+    return run
 
 
 async def list_accounts(

@@ -88,6 +88,14 @@ def test_serve_on_embedded_defaults_answers_ready_with_the_printed_key(tmp_path:
         assert (tmp_path / "platform_service.sqlite3").exists()
         audit = httpx.get(f"http://127.0.0.1:{port}/v1/audit-events", headers=headers, timeout=5)
         assert audit.status_code == 200
+        # The sandbox's demo sellers are imported on the first start.
+        accounts: list[dict[str, object]] = []
+        while not accounts and time.monotonic() < deadline:
+            listed = httpx.get(f"http://127.0.0.1:{port}/v1/accounts", headers=headers, timeout=5)
+            accounts = listed.json()["data"]
+            time.sleep(0.2)
+        assert len(accounts) >= 3
+        assert len({a["onboarding"]["status"] for a in accounts}) >= 3  # type: ignore[index]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
