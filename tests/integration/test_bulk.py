@@ -455,6 +455,53 @@ async def test_sigkill_mid_batch_loses_and_duplicates_nothing(
     assert set(counts.values()) == {1}, "an item was applied twice"
 
 
+async def test_redis_losing_everything_mid_job_loses_and_duplicates_nothing(
+    env: Env, client: httpx.AsyncClient, redis_url: str
+) -> None:
+    """Redis restarted without persistence: queued lanes, locks and the limiter are gone."""
+    from redis.asyncio import Redis
+
+    ids = await accounts(client, env.headers, 30)
+    faults(env.sandbox, latency_ms=150)
+    job = await submit(
+        client,
+        env.headers,
+        kind="branding",
+        target={"account_ids": ids},
+        patch={"button_color": "#5A5A5A"},
+    )
+    worker = env.start_worker()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = (await client.get(f"/v1/bulk-jobs/{job['id']}", headers=env.headers)).json()
+        if state["succeeded"] >= 5:
+            break
+        await asyncio.sleep(0.1)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    # What a restart of a non-persistent Redis leaves of this deployment: nothing.
+    # (Only this deployment's keys: its queue, the jobs in it, its limiter and locks.)
+    redis = Redis.from_url(redis_url)
+    queue = env.settings.job_queue_name
+    job_ids = [j.decode() for j in await redis.zrange(queue, 0, -1)]
+    doomed = [k async for k in redis.scan_iter(match=f"{queue}*")]
+    for job_id in job_ids:
+        doomed += [f"arq:{kind}:{job_id}" for kind in ("job", "in-progress", "retry", "result")]
+    await redis.delete(*doomed)
+    await redis.aclose()
+    env.start_worker()
+    try:
+        done = await wait_status(
+            client, env.headers, job["id"], {"succeeded", "partially_failed", "failed"}, timeout=150
+        )
+    finally:
+        env.stop_workers()
+    assert done["status"] == "succeeded", done
+    counts = applied_counts(env.sandbox, job["id"])
+    assert len(counts) == 30, "an item was lost"
+    assert set(counts.values()) == {1}, "an item was applied twice"
+
+
 async def test_two_workers_never_exceed_the_sandbox_rate_limit(
     env: Env, client: httpx.AsyncClient, redis_url: str
 ) -> None:
