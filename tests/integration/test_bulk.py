@@ -417,17 +417,18 @@ async def test_a_deauthorized_account_is_skipped_and_marked_disconnected(
     assert account["onboarding"]["status"] == "disconnected"
 
 
-async def test_sigkill_mid_batch_loses_and_duplicates_nothing(
-    env: Env, client: httpx.AsyncClient
-) -> None:
-    ids = await accounts(client, env.headers, 40)
+async def kill_a_worker_mid_batch(
+    env: Env, client: httpx.AsyncClient, count: int, colour: str
+) -> dict[str, Any]:
+    """Submit a job over `count` accounts, let one worker apply a few items, SIGKILL it."""
+    ids = await accounts(client, env.headers, count)
     faults(env.sandbox, latency_ms=150)
     job = await submit(
         client,
         env.headers,
         kind="branding",
         target={"account_ids": ids},
-        patch={"button_color": "#666666"},
+        patch={"button_color": colour},
     )
     victim = env.start_worker()
     deadline = time.monotonic() + 60
@@ -441,6 +442,13 @@ async def test_sigkill_mid_batch_loses_and_duplicates_nothing(
     partial = (await client.get(f"/v1/bulk-jobs/{job['id']}", headers=env.headers)).json()
     assert partial["status"] == "running"
     assert partial["pending"] > 0
+    return job
+
+
+async def finish_on_a_new_worker(
+    env: Env, client: httpx.AsyncClient, job: dict[str, Any], count: int
+) -> None:
+    """A fresh worker completes the job: every item applied, none twice."""
     env.start_worker()
     try:
         done = await wait_status(
@@ -449,10 +457,17 @@ async def test_sigkill_mid_batch_loses_and_duplicates_nothing(
     finally:
         env.stop_workers()
     assert done["status"] == "succeeded", done
-    assert done["succeeded"] == 40
+    assert done["succeeded"] == count
     counts = applied_counts(env.sandbox, job["id"])
-    assert len(counts) == 40, "an item was lost"
+    assert len(counts) == count, "an item was lost"
     assert set(counts.values()) == {1}, "an item was applied twice"
+
+
+async def test_sigkill_mid_batch_loses_and_duplicates_nothing(
+    env: Env, client: httpx.AsyncClient
+) -> None:
+    job = await kill_a_worker_mid_batch(env, client, 40, "#666666")
+    await finish_on_a_new_worker(env, client, job, 40)
 
 
 async def test_redis_losing_everything_mid_job_loses_and_duplicates_nothing(
@@ -461,24 +476,7 @@ async def test_redis_losing_everything_mid_job_loses_and_duplicates_nothing(
     """Redis restarted without persistence: queued lanes, locks and the limiter are gone."""
     from redis.asyncio import Redis
 
-    ids = await accounts(client, env.headers, 30)
-    faults(env.sandbox, latency_ms=150)
-    job = await submit(
-        client,
-        env.headers,
-        kind="branding",
-        target={"account_ids": ids},
-        patch={"button_color": "#5A5A5A"},
-    )
-    worker = env.start_worker()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        state = (await client.get(f"/v1/bulk-jobs/{job['id']}", headers=env.headers)).json()
-        if state["succeeded"] >= 5:
-            break
-        await asyncio.sleep(0.1)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait()
+    job = await kill_a_worker_mid_batch(env, client, 30, "#5A5A5A")
     # What a restart of a non-persistent Redis leaves of this deployment: nothing.
     # (Only this deployment's keys: its queue, the jobs in it, its limiter and locks.)
     redis = Redis.from_url(redis_url)
@@ -489,17 +487,7 @@ async def test_redis_losing_everything_mid_job_loses_and_duplicates_nothing(
         doomed += [f"arq:{kind}:{job_id}" for kind in ("job", "in-progress", "retry", "result")]
     await redis.delete(*doomed)
     await redis.aclose()
-    env.start_worker()
-    try:
-        done = await wait_status(
-            client, env.headers, job["id"], {"succeeded", "partially_failed", "failed"}, timeout=150
-        )
-    finally:
-        env.stop_workers()
-    assert done["status"] == "succeeded", done
-    counts = applied_counts(env.sandbox, job["id"])
-    assert len(counts) == 30, "an item was lost"
-    assert set(counts.values()) == {1}, "an item was applied twice"
+    await finish_on_a_new_worker(env, client, job, 30)
 
 
 async def test_two_workers_never_exceed_the_sandbox_rate_limit(
