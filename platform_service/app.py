@@ -5,12 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from advanced_alchemy.extensions.litestar import (
-    AsyncSessionConfig,
-    SQLAlchemyAsyncConfig,
-    SQLAlchemyPlugin,
-)
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -28,13 +25,14 @@ from platform_service.auth.routes import AuditController
 from platform_service.branding.routes import TEMPLATES as BRANDING_TEMPLATES
 from platform_service.branding.routes import branding_router
 from platform_service.bulk.routes import BulkJobController
+from platform_service.db.transaction import request_transactions
+from platform_service.deps import WebhookSecrets
 from platform_service.errors import exception_handlers
 from platform_service.health import HealthController
-from platform_service.jobs.queue import JobQueue
+from platform_service.jobs.catalog import CRONS, JOBS
 from platform_service.portal.routes import AccountPortalController, PlatformPortalSettingsController
 from platform_service.runtime import Runtime
 from platform_service.settings import Settings, load_settings
-from platform_service.stripe.gateway import StripeGateway
 from platform_service.web.routes import TEMPLATES as WEB_TEMPLATES
 from platform_service.web.routes import web_router
 from platform_service.webhooks.routes import StripeWebhookController, WebhookEventController
@@ -50,7 +48,9 @@ async def _import_demo_accounts(runtime: Runtime) -> None:
     async with runtime.session() as session, session.begin():
         if await session.scalar(select(func.count()).select_from(ConnectedAccount)):
             return
-        await start_import(session, runtime, charge_model=ChargeModel.DIRECT, actor="system:demo")
+        await start_import(
+            session, runtime.after_commit, charge_model=ChargeModel.DIRECT, actor="system:demo"
+        )
 
 
 def create_app(
@@ -68,7 +68,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if rt.queue is None:
-            await rt.start_queue()
+            await rt.start_queue(JOBS, CRONS)
         if rt.sandbox is not None and rt.settings.sandbox_demo:
             await _import_demo_accounts(rt)
         try:
@@ -77,21 +77,10 @@ def create_app(
             if owns_runtime:
                 await rt.aclose()
 
-    def provide_runtime() -> Runtime:
-        return rt
+    def value(get: Any) -> Provide:
+        # Read at request time, so a part replaced on the runtime (tests) is seen.
+        return Provide(get, sync_to_thread=False)
 
-    def provide_gateway() -> StripeGateway:
-        return rt.gateway
-
-    def provide_queue() -> JobQueue:
-        assert rt.queue is not None, "the job queue starts with the app"
-        return rt.queue
-
-    db_config = SQLAlchemyAsyncConfig(
-        engine_instance=rt.engine,
-        before_send_handler="autocommit",
-        session_config=AsyncSessionConfig(expire_on_commit=False),
-    )
     return Litestar(
         route_handlers=[
             HealthController,
@@ -106,14 +95,19 @@ def create_app(
             BulkJobController,
             web_router(),
         ],
-        plugins=[SQLAlchemyPlugin(config=db_config)],
+        plugins=[SQLAlchemyPlugin(config=request_transactions(rt.engine))],
         middleware=[api_key_middleware()],
         dependencies={
-            "runtime": Provide(provide_runtime, sync_to_thread=False),
-            "gateway": Provide(provide_gateway, sync_to_thread=False),
-            "queue": Provide(provide_queue, sync_to_thread=False),
+            "runtime": value(lambda: rt),
+            "session_maker": value(lambda: rt.session_maker),
+            "gateway": value(lambda: rt.gateway),
+            "after_commit": value(lambda: rt.after_commit),
+            "settings": value(lambda: rt.settings),
+            "public_url": value(lambda: rt.public_url),
+            "webhook_secrets": value(
+                lambda: WebhookSecrets(rt.webhook_secrets, rt.connect_webhook_secrets)
+            ),
             "caller": Provide(provide_caller, sync_to_thread=False),
-            "settings": Provide(lambda: settings, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         # One template engine for server-rendered pages; each domain adds its directory.
@@ -131,5 +125,5 @@ def create_app(
             security=[{"ApiKey": []}],
         ),
         lifespan=[lifespan],
-        state=State({"session_maker": rt.session_maker, "runtime": rt}),
+        state=State({"session_maker": rt.session_maker}),
     )

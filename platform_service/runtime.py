@@ -1,7 +1,9 @@
 """The composition root: everything a process needs, built once from `Settings`.
 
 The API, the worker and the CLI each build one `Runtime`; domain code receives
-its parts (a session, the gateway, the queue), never the environment.
+its parts (a session, the gateway, the after-commit queue, the settings it
+reads), never the runtime itself nor the environment. Jobs get them in `ctx`
+(`job_context`), routes as named dependencies (`app.py`).
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from platform_service.db.engine import create_engine, create_session_maker
+from platform_service.jobs.context import JobContext
+from platform_service.jobs.outbox import AfterCommit, spawner
 from platform_service.jobs.ratelimit import (
     AccountLocks,
     Budget,
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from platform_service.jobs.queue import JobQueue
+    from platform_service.jobs.registry import CronSpec, JobSpec
     from platform_service.sandbox.server import SandboxServer
 
 logger = logging.getLogger(__name__)
@@ -65,12 +70,11 @@ class Runtime:
         self.account_locks = AccountLocks(redis, prefix=f"{settings.job_queue_name}:acctlock")
         self.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
         self._background: set[asyncio.Task[Any]] = set()
+        self.after_commit = AfterCommit(self.session_maker, lambda: self.queue, self.spawn)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run `coro` in the background, keeping a reference until it finishes."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        spawner(self._background)(coro)
 
     async def settle(self) -> None:
         """Wait for background work (after-commit enqueues) to finish."""
@@ -158,26 +162,38 @@ class Runtime:
             runtime.public_url = public_url
         return runtime
 
-    async def start_queue(self) -> JobQueue:
+    async def start_queue(
+        self, jobs: Mapping[str, JobSpec], crons: Mapping[str, CronSpec]
+    ) -> JobQueue:
         """Connect to arq on Redis, or start the in-process runner with the same jobs."""
         from platform_service.jobs.queue import ArqQueue, InProcessQueue
-        from platform_service.jobs.registry import CRONS, load_all
 
-        jobs = load_all()
         if self.settings.redis_url:
             self.queue = await ArqQueue.connect(
                 self.settings.redis_url, self.settings.job_queue_name
             )
         else:
             inproc = InProcessQueue(
-                self.job_context(), jobs, default_max_tries=self.settings.job_max_tries, crons=CRONS
+                self.job_context(), jobs, default_max_tries=self.settings.job_max_tries, crons=crons
             )
+            inproc.ctx["queue"] = inproc
             inproc.start_crons()
             self.queue = inproc
         return self.queue
 
-    def job_context(self) -> dict[str, Any]:
-        return {"runtime": self}
+    def job_context(self) -> JobContext:
+        """The parts a job may use (`ctx`); the queue is set once it has started."""
+        ctx = JobContext(
+            settings=self.settings,
+            session_maker=self.session_maker,
+            gateway=self.gateway,
+            after_commit=self.after_commit,
+            account_locks=self.account_locks,
+            limiter=self.limiter,
+        )
+        if self.queue is not None:
+            ctx["queue"] = self.queue
+        return ctx
 
     async def aclose(self) -> None:
         await self.settle()

@@ -10,13 +10,11 @@ from platform_service.accounts import service
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import AccountImport, ConnectedAccount
 from platform_service.db.base import utcnow
-from platform_service.jobs.registry import job
 from platform_service.runtime import Runtime
 
 
 # arq keeps a killed job locked for the longest job timeout (plus 10 s) before running
 # it again, so no job here runs longer than an hour: a long import resumes instead.
-@job(max_tries=5, timeout_s=3600)
 async def import_accounts(ctx: dict[str, Any], import_id: str) -> str:
     """Page through every account connected on Stripe and upsert it; resumable, safe to rerun."""
     runtime: Runtime = ctx["runtime"]
@@ -81,7 +79,6 @@ async def _apply_page(
             run.last_account_id = page[-1]["id"]
 
 
-@job(max_tries=6, timeout_s=120)
 async def sync_account(ctx: dict[str, Any], account_id: str) -> str | None:
     """Refetch one account from Stripe (webhook-triggered or on demand)."""
     runtime: Runtime = ctx["runtime"]

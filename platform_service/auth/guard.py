@@ -7,7 +7,7 @@ metrics and the Stripe webhook endpoints (those are signature-verified).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from platform_service.auth.keys import Caller, authenticate
 from platform_service.errors import AuthenticationFailed, Forbidden, NotFound
+from platform_service.settings import Settings
+
+SellerEditable = Literal["branding", "portal_settings"]
 
 # HTML pages a browser opens: they also accept the key from the sign-in cookie.
 COOKIE_PATHS = re.compile(r"^/ui(/|$)|^/accounts/[^/]+/branding/preview$")
@@ -84,6 +87,29 @@ def ensure_account_access(caller: Caller, account_id: str) -> None:
     """A seller asking for another seller's account gets the same 404 as for a missing one."""
     if not caller.can_access(account_id):
         raise NotFound(f"No such account: '{account_id}'", param="id")
+
+
+def account_access(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Controller guard for paths under an account (`{account_id}`): admins, or that seller."""
+    account_id = connection.path_params.get("account_id")
+    if account_id is not None:
+        ensure_account_access(connection.user, str(account_id))
+
+
+def ensure_seller_may_edit(caller: Caller, settings: Settings, what: SellerEditable) -> None:
+    """Sellers edit their own branding or portal settings only where the platform allows it."""
+    if caller.is_admin:
+        return
+    if what == "branding":
+        allowed, label, knob = settings.sellers_edit_branding, "branding", "BRANDING"
+    else:
+        allowed, label, knob = settings.sellers_edit_portal, "portal settings", "PORTAL"
+    if not allowed:
+        raise Forbidden(
+            f"The platform does not let sellers edit their {label} "
+            f"(PLATFORM_SELLERS_EDIT_{knob} is off); ask the platform to change it.",
+            code=f"sellers_edit_{knob.lower()}_disabled",
+        )
 
 
 def provide_caller(request: Request[Any, Any, Any]) -> Caller:

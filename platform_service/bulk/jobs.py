@@ -29,7 +29,6 @@ from platform_service.bulk.appliers import apply_one
 from platform_service.bulk.models import TERMINAL_JOB_STATUSES, BulkJob, BulkJobItem
 from platform_service.db.base import utcnow
 from platform_service.errors import ServiceError
-from platform_service.jobs.registry import cron, job
 from platform_service.runtime import Runtime
 from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
 from platform_service.stripe.idempotency import idempotency_key
@@ -55,7 +54,6 @@ def backoff_s(attempt: int, base: float = 0.5) -> float:
     return random.uniform(base / 2, min(30.0, base * 2 ** (attempt - 1)))
 
 
-@job(max_tries=5, timeout_s=120)
 async def bulk_run(ctx: dict[str, Any], job_id: str) -> str:
     """Coordinator: mark the job running and start its lanes."""
     runtime: Runtime = ctx["runtime"]
@@ -75,7 +73,6 @@ async def bulk_run(ctx: dict[str, Any], job_id: str) -> str:
     return "running"
 
 
-@job(max_tries=3, timeout_s=900)
 async def bulk_lane(ctx: dict[str, Any], job_id: str, lane: int) -> int:
     """Claim batches of items and apply them until none is left; the last lane finishes the job."""
     runtime: Runtime = ctx["runtime"]
@@ -331,8 +328,6 @@ async def _counts(session: AsyncSession, job_id: str) -> dict[str, int]:
     return {s: int(c) for s, c in rows}
 
 
-@job(max_tries=3, timeout_s=60)
-@cron(interval_s=15, run_at_startup=True)
 async def bulk_reaper(ctx: dict[str, Any]) -> int:
     """Restart running jobs nobody is working on (their worker died): leases ran out, or
     work is pending and nothing finished lately."""

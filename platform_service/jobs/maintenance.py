@@ -8,12 +8,9 @@ from typing import Any
 
 from platform_service.db.base import utcnow
 from platform_service.jobs.models import WorkerHeartbeat
-from platform_service.jobs.registry import cron, job
 from platform_service.runtime import Runtime
 
 
-@job(max_tries=3, timeout_s=30)
-@cron(interval_s=60)
 async def worker_heartbeat(ctx: dict[str, Any], source: str | None = None) -> str:
     """Record that a worker is alive and running jobs (shown by `/health/ready`)."""
     runtime: Runtime = ctx["runtime"]

@@ -1,84 +1,108 @@
-"""Enqueue after commit: a job asked for inside a transaction runs only if it commits.
+"""Enqueue after commit: the one way a job asked for inside a transaction gets queued.
 
-The request writes an outbox row in its own transaction; once that commits the
-job is enqueued and the row deleted. If the process dies in between, the
-`outbox_sweep` cron enqueues what was left (jobs are idempotent, so a rare
-second run is harmless; a lost one is not).
+`AfterCommit.enqueue(session, "fn", *args)` queues `fn(*args)` once (and only if)
+the session's transaction commits. By default it also writes an outbox row in
+that transaction, deleted once the job is queued; if the process dies in
+between, the `outbox_sweep` cron queues what was left (jobs are idempotent, so
+a rare second run is harmless; a lost one is not).
+
+A caller whose own row already records "this still needs a job" (a webhook
+event `pending` with its `enqueued_at` stamp, swept by the inbox's own sweep)
+passes `durable=False`: no outbox row, the same after-commit enqueue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, event, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from platform_service.db.base import utcnow
+from platform_service.jobs.context import JobContext
 from platform_service.jobs.models import OutboxJob
-from platform_service.jobs.registry import cron, job
-
-if TYPE_CHECKING:
-    from platform_service.runtime import Runtime
+from platform_service.jobs.queue import JobQueue
 
 logger = logging.getLogger(__name__)
-_PENDING = "outbox_pending"
+_PENDING = "after_commit_pending"
+
+Spawn = Callable[[Coroutine[Any, Any, Any]], None]
+# (outbox row seq or None, function, args)
+_Job = tuple[int | None, str, list[Any]]
 
 
-def enqueue_after_commit(
-    session: AsyncSession, runtime: Runtime, function: str, *args: Any
-) -> None:
-    """Queue `function(*args)` once (and only if) the session's transaction commits."""
-    row = OutboxJob(function=function, args=list(args))
-    session.add(row)
-    sync = session.sync_session
-    pending: list[OutboxJob] | None = sync.info.get(_PENDING)
-    if pending is None:
-        pending = sync.info[_PENDING] = []
-        event.listen(sync, "after_commit", _make_after_commit(runtime), once=True)
-        event.listen(sync, "after_soft_rollback", _clear, once=True)
-    pending.append(row)
+class AfterCommit:
+    """Queues jobs once the transaction that asked for them has committed."""
+
+    def __init__(
+        self,
+        session_maker: async_sessionmaker[AsyncSession],
+        queue: Callable[[], JobQueue | None],
+        spawn: Spawn,
+    ) -> None:
+        self._session_maker = session_maker
+        self._queue = queue
+        self._spawn = spawn
+
+    def enqueue(
+        self, session: AsyncSession, function: str, *args: Any, durable: bool = True
+    ) -> None:
+        """Queue `function(*args)` once (and only if) `session`'s transaction commits."""
+        row = OutboxJob(function=function, args=list(args)) if durable else None
+        if row is not None:
+            session.add(row)
+        sync = session.sync_session
+        pending: list[tuple[OutboxJob | None, str, list[Any]]] | None = sync.info.get(_PENDING)
+        if pending is None:
+            pending = sync.info[_PENDING] = []
+            event.listen(sync, "after_commit", self._after_commit, once=True)
+            event.listen(sync, "after_soft_rollback", _clear, once=True)
+        pending.append((row, function, list(args)))
+
+    def _after_commit(self, session: Session) -> None:
+        pending = session.info.pop(_PENDING, [])
+        jobs: list[_Job] = [
+            (row.seq if row is not None else None, function, args)
+            for row, function, args in pending
+        ]
+        if jobs:
+            self._spawn(self.dispatch(jobs))
+
+    async def dispatch(self, jobs: Sequence[_Job]) -> int:
+        """Enqueue committed jobs, then delete their outbox rows; returns how many were queued."""
+        queue = self._queue()
+        if queue is None:
+            return 0
+        done: list[int] = []
+        queued = 0
+        for seq, function, args in jobs:
+            try:
+                await queue.enqueue(function, *args)
+            except Exception:
+                logger.exception("enqueue of %s failed; a sweep will retry it", function)
+                continue
+            queued += 1
+            if seq is not None:
+                done.append(seq)
+        if done:
+            async with self._session_maker() as session, session.begin():
+                await session.execute(delete(OutboxJob).where(OutboxJob.seq.in_(done)))
+        return queued
 
 
 def _clear(session: Session, _previous: Any) -> None:
     session.info.pop(_PENDING, None)
 
 
-def _make_after_commit(runtime: Runtime) -> Any:
-    def after_commit(session: Session) -> None:
-        rows: list[OutboxJob] = session.info.pop(_PENDING, [])
-        jobs = [(r.seq, r.function, list(r.args)) for r in rows]
-        if jobs:
-            runtime.spawn(dispatch(runtime, jobs))
-
-    return after_commit
-
-
-async def dispatch(runtime: Runtime, jobs: list[tuple[int, str, list[Any]]]) -> None:
-    """Enqueue committed outbox rows, then delete them."""
-    if runtime.queue is None:
-        return
-    done: list[int] = []
-    for seq, function, args in jobs:
-        try:
-            await runtime.queue.enqueue(function, *args)
-            done.append(seq)
-        except Exception:
-            logger.exception("enqueue of %s failed; the outbox sweep will retry", function)
-    if done:
-        async with runtime.session() as session, session.begin():
-            await session.execute(delete(OutboxJob).where(OutboxJob.seq.in_(done)))
-
-
-@job(max_tries=3, timeout_s=120)
-@cron(interval_s=30)
-async def outbox_sweep(ctx: dict[str, Any], older_than_s: float = 30.0) -> int:
+async def outbox_sweep(ctx: JobContext, older_than_s: float = 30.0) -> int:
     """Enqueue outbox rows whose after-commit enqueue never happened (a crash, Redis down)."""
-    runtime: Runtime = ctx["runtime"]
     cutoff = utcnow() - timedelta(seconds=older_than_s)
-    async with runtime.session() as session:
+    async with ctx["session_maker"]() as session:
         rows = list(
             await session.execute(
                 select(OutboxJob.seq, OutboxJob.function, OutboxJob.args)
@@ -87,5 +111,16 @@ async def outbox_sweep(ctx: dict[str, Any], older_than_s: float = 30.0) -> int:
                 .limit(1000)
             )
         )
-    await dispatch(runtime, [(seq, fn, list(args)) for seq, fn, args in rows])
+    await ctx["after_commit"].dispatch([(seq, fn, list(args)) for seq, fn, args in rows])
     return len(rows)
+
+
+def spawner(tasks: set[asyncio.Task[Any]]) -> Spawn:
+    """A `Spawn` keeping a reference to each task in `tasks` until it finishes."""
+
+    def spawn(coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    return spawn

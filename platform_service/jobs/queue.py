@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from arq import ArqRedis, Retry, create_pool
 from arq.connections import RedisSettings
 
+from platform_service.jobs.context import JobContext
 from platform_service.jobs.ratelimit import traffic_class
 from platform_service.jobs.registry import CronSpec, JobSpec
 
@@ -63,7 +64,7 @@ class InProcessQueue:
 
     def __init__(
         self,
-        ctx: dict[str, Any],
+        ctx: JobContext,
         jobs: Mapping[str, JobSpec],
         *,
         default_max_tries: int,
@@ -104,7 +105,7 @@ class InProcessQueue:
             await asyncio.sleep(defer_by)
         max_tries = spec.max_tries or self.default_max_tries
         for attempt in range(1, max_tries + 1):
-            ctx = {**self.ctx, "job_id": job_id, "job_try": attempt}
+            ctx: JobContext = {**self.ctx, "job_id": job_id, "job_try": attempt}
             traffic_class.set("background")
             try:
                 await asyncio.wait_for(spec.function(ctx, *args), timeout=spec.timeout_s)
@@ -135,7 +136,8 @@ class InProcessQueue:
             first = False
             traffic_class.set("background")
             try:
-                await spec.function({**self.ctx, "job_id": f"cron:{spec.name}", "job_try": 1})
+                ctx: JobContext = {**self.ctx, "job_id": f"cron:{spec.name}", "job_try": 1}
+                await spec.function(ctx)
             except Exception:
                 logger.exception("cron %s failed", spec.name)
 

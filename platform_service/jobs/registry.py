@@ -1,8 +1,8 @@
-"""The job functions every queue and worker knows, registered by the domains.
+"""What a job or a periodic job is, as the queues and the worker run it.
 
 A job takes ids, not payloads, and may run more than once (arq's own warning):
 it loads its rows, exits if the work is already done, and stamps completion in
-the transaction that does the work.
+the transaction that does the work. The list of jobs is `jobs.catalog`.
 """
 
 from __future__ import annotations
@@ -24,46 +24,9 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class CronSpec:
+    """A periodic job; `interval_s` must divide a day into whole minutes or seconds."""
+
     name: str
     function: JobFunction
     interval_s: int
     run_at_startup: bool = False
-
-
-JOBS: dict[str, JobSpec] = {}
-CRONS: dict[str, CronSpec] = {}
-
-
-def job(
-    *, name: str | None = None, max_tries: int | None = None, timeout_s: float = 300.0
-) -> Callable[[JobFunction], JobFunction]:
-    """Register a coroutine `fn(ctx, *args)` as a job under its name."""
-
-    def register(fn: JobFunction) -> JobFunction:
-        key = name or fn.__name__
-        JOBS[key] = JobSpec(name=key, function=fn, max_tries=max_tries, timeout_s=timeout_s)
-        return fn
-
-    return register
-
-
-def cron(
-    *, interval_s: int, name: str | None = None, run_at_startup: bool = False
-) -> Callable[[JobFunction], JobFunction]:
-    """Register a periodic job; `interval_s` must divide a day into whole minutes or seconds."""
-
-    def register(fn: JobFunction) -> JobFunction:
-        key = name or fn.__name__
-        CRONS[key] = CronSpec(
-            name=key, function=fn, interval_s=interval_s, run_at_startup=run_at_startup
-        )
-        return fn
-
-    return register
-
-
-def load_all() -> dict[str, JobSpec]:
-    """Import every module that registers jobs, then return the registry."""
-    from platform_service.jobs import functions  # noqa: F401
-
-    return JOBS

@@ -8,9 +8,9 @@ from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
 
+from platform_service.jobs.catalog import CRONS, JOBS
 from platform_service.jobs.queue import ArqQueue
 from platform_service.jobs.ratelimit import traffic_class
-from platform_service.jobs.registry import CRONS, load_all
 from platform_service.runtime import Runtime
 from platform_service.settings import Settings, load_settings
 
@@ -27,14 +27,14 @@ def worker_options(settings: Settings, *, runtime: Runtime | None = None) -> dic
         raise RuntimeError(
             "REDIS_URL is not set: without Redis, jobs run inside `platform-service serve`."
         )
-    jobs = load_all()
     owns_runtime = runtime is None
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         rt = runtime or Runtime.build(settings, role="worker")
         # Jobs that enqueue follow-up jobs reuse the worker's own Redis pool.
         rt.queue = ArqQueue(ctx["redis"], settings.job_queue_name, owns_pool=False)
-        ctx["runtime"] = rt
+        ctx.update(rt.job_context())
+        ctx["_runtime"] = rt
 
     async def on_job_start(ctx: dict[str, Any]) -> None:
         # Runs in the job's task before the job: its Stripe calls are background
@@ -42,7 +42,7 @@ def worker_options(settings: Settings, *, runtime: Runtime | None = None) -> dic
         traffic_class.set("background")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        rt: Runtime | None = ctx.get("runtime")
+        rt: Runtime | None = ctx.get("_runtime")
         if rt is not None and owns_runtime:
             await rt.aclose()
 
@@ -53,7 +53,7 @@ def worker_options(settings: Settings, *, runtime: Runtime | None = None) -> dic
             max_tries=spec.max_tries or settings.job_max_tries,
             timeout=spec.timeout_s,
         )
-        for spec in jobs.values()
+        for spec in JOBS.values()
     ]
     cron_jobs = [
         cron(

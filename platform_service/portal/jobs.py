@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.errors import NotFound
-from platform_service.jobs.registry import job
 from platform_service.portal import service
 from platform_service.runtime import Runtime
 from platform_service.stripe.errors import StripeGatewayError
@@ -44,19 +43,16 @@ async def _sync(ctx: dict[str, Any], account_id: str, *, only_if_missing: bool) 
     return status
 
 
-@job(max_tries=MAX_TRIES, timeout_s=120)
 async def ensure_portal_configuration(ctx: dict[str, Any], account_id: str) -> str:
     """Give a new account a configuration from the platform defaults (no-op if it has one)."""
     return await _sync(ctx, account_id, only_if_missing=True)
 
 
-@job(max_tries=MAX_TRIES, timeout_s=120)
 async def sync_portal_settings(ctx: dict[str, Any], account_id: str) -> str:
     """Bring one account's configuration up to its effective settings (retry after failure)."""
     return await _sync(ctx, account_id, only_if_missing=False)
 
 
-@job(max_tries=3, timeout_s=3600)
 async def resync_portal_settings(ctx: dict[str, Any]) -> int:
     """After the platform defaults change: enqueue a sync of every account; returns the count."""
     runtime: Runtime = ctx["runtime"]

@@ -6,7 +6,6 @@ from typing import Any
 
 from arq import Retry
 
-from platform_service.jobs.registry import cron, job
 from platform_service.runtime import Runtime
 from platform_service.webhooks import service
 
@@ -23,7 +22,6 @@ def backoff_s(job_try: int) -> float:
     return float(min(BACKOFF_BASE_S * 2 ** (job_try - 1), BACKOFF_MAX_S))
 
 
-@job(max_tries=MAX_TRIES, timeout_s=120)
 async def process_webhook_event(ctx: dict[str, Any], event_id: int) -> str:
     """Run the domain handlers of one stored Stripe event, once."""
     runtime: Runtime = ctx["runtime"]
@@ -36,8 +34,6 @@ async def process_webhook_event(ctx: dict[str, Any], event_id: int) -> str:
     return outcome.status
 
 
-@job(max_tries=1, timeout_s=120)
-@cron(interval_s=60)
 async def sweep_webhook_events(ctx: dict[str, Any]) -> int:
     """Re-enqueue events committed but never enqueued, or stuck with a dead worker."""
     runtime: Runtime = ctx["runtime"]

@@ -27,7 +27,6 @@ from platform_service.accounts.models import ConnectedAccount
 from platform_service.accounts.service import LOST_ACCESS, sync_account, sync_stale_accounts
 from platform_service.db.base import utcnow
 from platform_service.jobs.queue import JobQueue
-from platform_service.jobs.registry import cron, job
 from platform_service.runtime import Runtime
 from platform_service.stripe.errors import StripeGatewayError
 from platform_service.webhooks import service
@@ -236,8 +235,6 @@ async def reconcile(
     return report
 
 
-@job(max_tries=1, timeout_s=600)
-@cron(interval_s=CRON_CHECK_S)
 async def reconcile_stripe(ctx: dict[str, Any], force: bool = False) -> dict[str, Any] | None:
     """Reconcile when `reconcile_interval_s` has passed since the last run started."""
     runtime: Runtime = ctx["runtime"]

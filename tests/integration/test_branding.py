@@ -674,7 +674,7 @@ async def test_seller_cannot_edit_when_the_platform_disallows_it(
         f"/v1/accounts/{account['id']}/branding", json={"font_family": "Inter"}, headers=seller
     )
     assert resp.status_code == 403
-    assert resp.json()["error"]["code"] == "seller_branding_edit_disabled"
+    assert resp.json()["error"]["code"] == "sellers_edit_branding_disabled"
     up = await upload(client, seller, account["id"], "icon", image())
     assert up.status_code == 403
     # Reading stays open to the seller; the admin can still edit.
