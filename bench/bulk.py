@@ -35,6 +35,7 @@ from platform_service.accounts.models import AccountImport
 from platform_service.bulk import service as bulk_service
 from platform_service.bulk.schemas import BulkJobCreate, Target
 from platform_service.db.migrate import upgrade
+from platform_service.jobs.catalog import CRONS, JOBS
 from platform_service.runtime import Runtime
 from platform_service.settings import load_settings
 
@@ -172,7 +173,7 @@ async def main() -> None:
         async with setup.session() as session, session.begin():
             run = AccountImport(charge_model="direct", actor="bench")
             session.add(run)
-        await account_jobs.import_accounts({"runtime": setup, "job_try": 1}, run.id)
+        await account_jobs.import_accounts({**setup.job_context(), "job_try": 1}, run.id)
         await setup.aclose()
 
         sandbox_faults(sandbox.url, rate_limit=args.rate, latency_ms=args.latency_ms)
@@ -181,7 +182,7 @@ async def main() -> None:
         mark = len(httpx.get(f"{sandbox.url}/_sandbox/requests", timeout=60).json())
 
         api = Runtime.build(load_settings({}, **common, redis_url=REDIS_URL), role="api")
-        await api.start_queue()
+        await api.start_queue(JOBS, CRONS)
         env = {
             k: v
             for k, v in os.environ.items()
@@ -210,7 +211,9 @@ async def main() -> None:
         async with api.session() as session, session.begin():
             job = await bulk_service.create_job(
                 session,
-                api,
+                api.gateway,
+                api.after_commit,
+                api.settings,
                 BulkJobCreate(
                     kind="branding",
                     target=Target(account_ids=job_ids),

@@ -5,6 +5,9 @@ Redis, a fresh database), then posts pre-signed `account.updated` events from
 concurrent clients and prints events/s and ack latency percentiles. Each accepted
 event is verified, inserted under its unique id and enqueued after commit; the
 jobs are left unprocessed (no worker), so the figure is the ingest path alone.
+The ack goes out before the enqueue finishes, so the run also waits for every
+job to reach the queue and prints that rate too: acks outrunning the enqueues
+would only be a growing backlog.
 
     .venv/bin/python bench/webhooks.py [--events 5000] [--concurrency 32] [--duplicates 0.1]
 
@@ -29,6 +32,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 import stripe
 from redis.asyncio import Redis
 
@@ -124,19 +128,27 @@ async def run(args: argparse.Namespace) -> None:
                 await asyncio.sleep(0.1)
         payloads = make_payloads(args.events, args.duplicates)
         await _blast(port, make_payloads(200, 0), args.concurrency)  # warm-up
+        unique = args.events - int(args.events * args.duplicates)
+        redis = Redis.from_url(REDIS_URL)
+        await _wait_for_queue(redis, queue_name, 200, timeout=60)
+        # The server's own CPU time per delivery: steadier than wall time on a shared machine.
+        process = psutil.Process(server.pid)
+        cpu_before = process.cpu_times()
         # Signed just before sending (inside _blast): Stripe's tolerance is 5 minutes.
         latencies, wall, statuses = await _blast(port, payloads, args.concurrency)
+        acked = time.perf_counter()
+        queued = await _wait_for_queue(redis, queue_name, unique + 200, timeout=60)
+        all_queued = wall + time.perf_counter() - acked
+        cpu_after = process.cpu_times()
+        cpu_s = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+        await redis.delete(queue_name)
+        await redis.aclose()
         conn = await asyncpg.connect(f"{base}/{db_name}")
         stored = await conn.fetchval(
             "SELECT count(*) FROM webhook_events WHERE stripe_event_id LIKE 'evt_bench_%'"
         )
         await conn.close()
-        redis = Redis.from_url(REDIS_URL)
-        queued = await redis.zcard(queue_name)
-        await redis.delete(queue_name)
-        await redis.aclose()
         latencies.sort()
-        unique = args.events - int(args.events * args.duplicates)
         print(
             f"deliveries:        {args.events} ({unique} unique, {args.events - unique} duplicates)"
         )
@@ -146,6 +158,8 @@ async def run(args: argparse.Namespace) -> None:
             f"stored / queued:   {stored - 200} new rows / {queued - 200} jobs (expected {unique})"
         )
         print(f"throughput:        {args.events / wall:,.0f} events/s ({wall:.2f} s)")
+        print(f"until all queued:  {args.events / all_queued:,.0f} events/s ({all_queued:.2f} s)")
+        print(f"server CPU:        {cpu_s / args.events * 1e6:,.0f} µs per delivery")
         print(
             "ack latency (ms):  "
             f"p50 {statistics.median(latencies) * 1000:.1f}  "
@@ -160,6 +174,22 @@ async def run(args: argparse.Namespace) -> None:
         admin = await asyncpg.connect(PG_ADMIN)
         await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         await admin.close()
+
+
+async def _wait_for_queue(redis: Redis, queue_name: str, expected: int, timeout: float) -> int:
+    """The queue's length once it holds `expected` jobs, or stops growing for a second."""
+    deadline = time.perf_counter() + timeout
+    last, still_since = -1, time.perf_counter()
+    while time.perf_counter() < deadline:
+        queued = int(await redis.zcard(queue_name))
+        if queued >= expected:
+            return queued
+        if queued != last:
+            last, still_since = queued, time.perf_counter()
+        elif time.perf_counter() - still_since > 1.0:
+            return queued
+        await asyncio.sleep(0.01)
+    return last
 
 
 class _Connection:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +11,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
@@ -22,14 +20,17 @@ from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.routes import AccountController, OnboardingRefreshController
 from platform_service.auth.guard import api_key_middleware, provide_caller
 from platform_service.auth.routes import AuditController
-from platform_service.branding.routes import TEMPLATES as BRANDING_TEMPLATES
 from platform_service.branding.routes import branding_router
 from platform_service.bulk.routes import BulkJobController
 from platform_service.db.transaction import request_transactions
 from platform_service.deps import WebhookSecrets
+from platform_service.docs import docs_assets_router, docs_render_plugin
 from platform_service.errors import exception_handlers
 from platform_service.health import HealthController
 from platform_service.jobs.catalog import CRONS, JOBS
+from platform_service.observability import configure_logging, request_context
+from platform_service.portal.preview import TEMPLATES as PORTAL_TEMPLATES
+from platform_service.portal.preview import PortalPreviewController
 from platform_service.portal.routes import AccountPortalController, PlatformPortalSettingsController
 from platform_service.runtime import Runtime
 from platform_service.settings import Settings, load_settings
@@ -63,7 +64,7 @@ def create_app(
     settings = settings or (runtime.settings if runtime else load_settings())
     owns_runtime = runtime is None
     rt = runtime or Runtime.build(settings, role="api", public_url=public_url)
-    logging.basicConfig(level=settings.log_level.upper())
+    configure_logging(settings.log_level, json=settings.log_format == "json")
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -92,11 +93,14 @@ def create_app(
             PlatformPortalSettingsController,
             AccountPortalController,
             branding_router(settings.max_upload_bytes),
+            PortalPreviewController,
             BulkJobController,
             web_router(),
+            docs_assets_router(),
         ],
         plugins=[SQLAlchemyPlugin(config=request_transactions(rt.engine))],
-        middleware=[api_key_middleware()],
+        # Outermost first: every request gets its id before authentication logs anything.
+        middleware=[request_context, api_key_middleware()],
         dependencies={
             "runtime": value(lambda: rt),
             "session_maker": value(lambda: rt.session_maker),
@@ -112,18 +116,20 @@ def create_app(
         exception_handlers=exception_handlers(),
         # One template engine for server-rendered pages; each domain adds its directory.
         template_config=TemplateConfig(
-            directory=[BRANDING_TEMPLATES, WEB_TEMPLATES], engine=JinjaTemplateEngine
+            directory=[PORTAL_TEMPLATES, WEB_TEMPLATES], engine=JinjaTemplateEngine
         ),
         openapi_config=OpenAPIConfig(
             title="platform_service",
             version=__version__,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[docs_render_plugin()],
             components=Components(
                 security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")}
             ),
             security=[{"ApiKey": []}],
         ),
         lifespan=[lifespan],
+        # Logging is `configure_logging`'s: Litestar's default config would replace it.
+        logging_config=None,
         state=State({"session_maker": rt.session_maker}),
     )

@@ -172,6 +172,7 @@ def reconcile(since: str | None, max_accounts: int | None, sync_accounts: bool) 
     """Repair state missed webhooks left wrong: pull missed events, refetch stale accounts."""
     import json
 
+    from platform_service.jobs.catalog import CRONS, JOBS
     from platform_service.jobs.queue import InProcessQueue
     from platform_service.runtime import Runtime
     from platform_service.webhooks import reconcile as rec
@@ -185,10 +186,12 @@ def reconcile(since: str | None, max_accounts: int | None, sync_accounts: bool) 
     async def run() -> dict[str, Any]:
         runtime = Runtime.build(settings, role="cli")
         try:
-            queue = await runtime.start_queue()
+            queue = await runtime.start_queue(JOBS, CRONS)
             report = await rec.reconcile(
-                runtime,
-                queue,
+                runtime.session_maker,
+                runtime.gateway,
+                runtime.after_commit,
+                settings,
                 since=start,
                 max_accounts=max_accounts or rec.MAX_ACCOUNTS_PER_RUN,
                 sync_accounts=sync_accounts,

@@ -36,6 +36,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     port: int = 8000
     public_url: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # JSON lines for collectors; "console" for a person reading a terminal.
+    log_format: Literal["json", "console"] = "json"
     stripe_max_network_retries: int = 2
     stripe_timeout_s: float = 20.0
     job_queue_name: str = "platform_service"
@@ -95,6 +97,7 @@ ENV_VARS: dict[str, str] = {
     "PLATFORM_PORT": "port",
     "PLATFORM_PUBLIC_URL": "public_url",
     "PLATFORM_LOG_LEVEL": "log_level",
+    "PLATFORM_LOG_FORMAT": "log_format",
     "PLATFORM_STRIPE_MAX_NETWORK_RETRIES": "stripe_max_network_retries",
     "PLATFORM_STRIPE_TIMEOUT_S": "stripe_timeout_s",
     "PLATFORM_JOB_QUEUE_NAME": "job_queue_name",

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_service.accounts import service
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import ConnectedAccount
-from platform_service.runtime import Runtime
+from platform_service.jobs.context import JobContext
 
 
 def _account_id(event: dict[str, Any]) -> str | None:
@@ -25,9 +25,7 @@ def _account_id(event: dict[str, Any]) -> str | None:
     return str(account) if account else None
 
 
-async def on_account_updated(
-    session: AsyncSession, runtime: Runtime, event: dict[str, Any]
-) -> None:
+async def on_account_updated(session: AsyncSession, ctx: JobContext, event: dict[str, Any]) -> None:
     """`account.updated`: refetch and apply; an account the service doesn't know yet is imported."""
     account_id = _account_id(event)
     if account_id is None:
@@ -36,7 +34,7 @@ async def on_account_updated(
         select(ConnectedAccount.id).where(ConnectedAccount.id == account_id)
     )
     if known is None:
-        data = await runtime.gateway.retrieve_account(account_id)
+        data = await ctx["gateway"].retrieve_account(account_id)
         await service.upsert_from_stripe(
             session,
             data,
@@ -45,12 +43,12 @@ async def on_account_updated(
         )
         return
     await service.sync_account(
-        session, runtime.gateway, account_id, actor=f"stripe:{event.get('id')}"
+        session, ctx["gateway"], account_id, actor=f"stripe:{event.get('id')}"
     )
 
 
 async def on_capability_updated(
-    session: AsyncSession, runtime: Runtime, event: dict[str, Any]
+    session: AsyncSession, ctx: JobContext, event: dict[str, Any]
 ) -> None:
     """`capability.updated`: the capability's account is refetched like on account.updated."""
     obj = (event.get("data") or {}).get("object") or {}
@@ -59,12 +57,12 @@ async def on_capability_updated(
         select(ConnectedAccount.id).where(ConnectedAccount.id == str(account_id))
     ):
         await service.sync_account(
-            session, runtime.gateway, str(account_id), actor=f"stripe:{event.get('id')}"
+            session, ctx["gateway"], str(account_id), actor=f"stripe:{event.get('id')}"
         )
 
 
 async def on_account_deauthorized(
-    session: AsyncSession, runtime: Runtime, event: dict[str, Any]
+    session: AsyncSession, ctx: JobContext, event: dict[str, Any]
 ) -> None:
     """`account.application.deauthorized`: refetch; Stripe refusing access marks it disconnected.
 
@@ -76,5 +74,5 @@ async def on_account_deauthorized(
         select(ConnectedAccount.id).where(ConnectedAccount.id == str(account_id))
     ):
         await service.sync_account(
-            session, runtime.gateway, str(account_id), actor=f"stripe:{event.get('id')}"
+            session, ctx["gateway"], str(account_id), actor=f"stripe:{event.get('id')}"
         )

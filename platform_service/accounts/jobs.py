@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq import Retry
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from platform_service.accounts import service
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import AccountImport, ConnectedAccount
 from platform_service.db.base import utcnow
-from platform_service.runtime import Runtime
+from platform_service.jobs.context import JobContext, job_try
+
+IMPORT_MAX_TRIES = 5
 
 
 # arq keeps a killed job locked for the longest job timeout (plus 10 s) before running
 # it again, so no job here runs longer than an hour: a long import resumes instead.
-async def import_accounts(ctx: dict[str, Any], import_id: str) -> str:
+async def import_accounts(ctx: JobContext, import_id: str) -> str:
     """Page through every account connected on Stripe and upsert it; resumable, safe to rerun."""
-    runtime: Runtime = ctx["runtime"]
-    async with runtime.session() as session, session.begin():
+    session_maker = ctx["session_maker"]
+    async with session_maker() as session, session.begin():
         run = await session.get(AccountImport, import_id)
         if run is None or run.status in ("succeeded", "failed"):
             return run.status if run else "missing"
@@ -30,16 +34,16 @@ async def import_accounts(ctx: dict[str, Any], import_id: str) -> str:
     params: dict[str, Any] = {"starting_after": resume_after} if resume_after else {}
     page: list[dict[str, Any]] = []
     try:
-        async for account in runtime.gateway.iter_accounts(params):  # type: ignore[arg-type]
+        async for account in ctx["gateway"].iter_accounts(params):  # type: ignore[arg-type]
             page.append(account)
             if len(page) >= 100:
-                await _apply_page(runtime, import_id, page, default_model, actor)
+                await _apply_page(session_maker, import_id, page, default_model, actor)
                 page = []
         if page:
-            await _apply_page(runtime, import_id, page, default_model, actor)
+            await _apply_page(session_maker, import_id, page, default_model, actor)
     except Exception as exc:
-        final_try = ctx.get("job_try", 1) >= 5
-        async with runtime.session() as session, session.begin():
+        final_try = job_try(ctx) >= IMPORT_MAX_TRIES
+        async with session_maker() as session, session.begin():
             run = await session.get(AccountImport, import_id)
             if run is not None:
                 run.error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -47,10 +51,8 @@ async def import_accounts(ctx: dict[str, Any], import_id: str) -> str:
                     run.status, run.finished_at = "failed", utcnow()
         if final_try:
             return "failed"
-        from arq import Retry
-
-        raise Retry(defer=5 * ctx.get("job_try", 1)) from exc
-    async with runtime.session() as session, session.begin():
+        raise Retry(defer=5 * job_try(ctx)) from exc
+    async with session_maker() as session, session.begin():
         run = await session.get(AccountImport, import_id)
         if run is not None:
             run.status, run.finished_at, run.error = "succeeded", utcnow(), None
@@ -58,14 +60,14 @@ async def import_accounts(ctx: dict[str, Any], import_id: str) -> str:
 
 
 async def _apply_page(
-    runtime: Runtime,
+    session_maker: async_sessionmaker[AsyncSession],
     import_id: str,
     page: list[dict[str, Any]],
     default_model: ChargeModel,
     actor: str,
 ) -> None:
     # One transaction per page: the progress counters move with the rows they count.
-    async with runtime.session() as session, session.begin():
+    async with session_maker() as session, session.begin():
         created = 0
         for data in page:
             created += await service.upsert_from_stripe(
@@ -79,14 +81,13 @@ async def _apply_page(
             run.last_account_id = page[-1]["id"]
 
 
-async def sync_account(ctx: dict[str, Any], account_id: str) -> str | None:
+async def sync_account(ctx: JobContext, account_id: str) -> str | None:
     """Refetch one account from Stripe (webhook-triggered or on demand)."""
-    runtime: Runtime = ctx["runtime"]
-    async with runtime.session() as session, session.begin():
+    async with ctx["session_maker"]() as session, session.begin():
         exists = await session.scalar(
             select(ConnectedAccount.id).where(ConnectedAccount.id == account_id)
         )
         if exists is None:
             return None
-        row = await service.sync_account(session, runtime.gateway, account_id, actor="system:sync")
+        row = await service.sync_account(session, ctx["gateway"], account_id, actor="system:sync")
         return row.status

@@ -1,18 +1,34 @@
-"""The onboarding state of a connected account, derived from Stripe's account fields.
+"""Onboarding a connected account: its state, and the hosted links that move it on.
 
-A pure function of the Account object (and two facts only the service knows:
-whether the platform was disconnected, and whether onboarding was ever started),
-so a late or repeated webhook can never move the state anywhere the current
-Stripe object does not say.
+The state is a pure function of Stripe's Account object (and two facts only the
+service knows: whether the platform was disconnected, and whether onboarding was
+ever started), so a late or repeated webhook can never move the state anywhere
+the current Stripe object does not say.
+
+A hosted link is single-use and expires within minutes. Unless the platform
+gives its own `refresh_url`, Stripe sends an expired link's browser back to this
+service (`/accounts/{id}/onboarding/refresh?token=…`), which mints a fresh link
+from a stored refresh token, so an expired link never strands the seller.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_service.accounts.models import OnboardingRefreshToken
+from platform_service.auth import audit
+from platform_service.db.base import utcnow
+from platform_service.errors import Conflict, NotFound, ValidationFailed
+from platform_service.stripe.gateway import StripeGateway
+from platform_service.stripe.idempotency import idempotency_key
+from platform_service.urls import check_url
 
 
 class OnboardingStatus(StrEnum):
@@ -145,3 +161,117 @@ def _ts(value: Any) -> datetime | None:
     if value in (None, "", 0):
         return None
     return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+# -- hosted onboarding links ---------------------------------------------------
+
+REFRESH_TOKEN_TTL = timedelta(days=7)
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _refresh_url(public_url: str, account_id: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/accounts/{account_id}/onboarding/refresh?token={token}"
+
+
+async def create_onboarding_link(
+    session: AsyncSession,
+    gateway: StripeGateway,
+    account_id: str,
+    *,
+    link_type: str,
+    return_url: str,
+    refresh_url: str | None,
+    public_url: str,
+    actor: str,
+    nonce: str | None = None,
+) -> tuple[str, datetime]:
+    """Mint a hosted onboarding (or update) link; by default its refresh URL is this service's."""
+    # The accounts service derives its state with this module: importing it at the
+    # top would make the two modules import each other.
+    from platform_service.accounts import service
+
+    row = await service.get_account(session, account_id, for_update=True)
+    for name, value in (("return_url", return_url), ("refresh_url", refresh_url)):
+        problem = check_url(value) if value is not None else None
+        if problem:
+            raise ValidationFailed(f"{name}: {problem[1]}", code=problem[0], param=name)
+    if row.disconnected_at is not None:
+        raise Conflict(
+            "The account is disconnected from the platform.", code="account_disconnected"
+        )
+    stripe_type: Literal["account_onboarding", "account_update"] = (
+        "account_onboarding" if link_type == "onboarding" else "account_update"
+    )
+    if stripe_type == "account_update" and row.account_kind != "custom":
+        raise Conflict(
+            "Update links exist only for accounts whose requirements the platform collects "
+            "(account_kind=custom); send type=onboarding instead.",
+            code="update_link_unsupported",
+            param="type",
+        )
+    if refresh_url is None:
+        raw = secrets.token_urlsafe(24)
+        session.add(
+            OnboardingRefreshToken(
+                token_hash=_hash_token(raw),
+                account_id=account_id,
+                link_type=link_type,
+                return_url=return_url,
+                expires_at=utcnow() + REFRESH_TOKEN_TTL,
+            )
+        )
+        refresh_url = _refresh_url(public_url, account_id, raw)
+    link = await gateway.create_account_link(
+        {
+            "account": account_id,
+            "type": stripe_type,
+            "return_url": return_url,
+            "refresh_url": refresh_url,
+        },
+        # Each request mints its own single-use link; the nonce is fixed per request,
+        # so the SDK's own retries of this call reuse the key.
+        idempotency_key=idempotency_key(
+            "account_links.create", account_id, nonce or secrets.token_hex(8)
+        ),
+    )
+    await service.mark_onboarding_started(session, row, actor=actor)
+    await audit.record(
+        session,
+        actor=actor,
+        action="account.onboarding_link_created",
+        account_id=row.id,
+        after={"type": link_type},
+    )
+    expires = datetime.fromtimestamp(int(link["expires_at"]), tz=UTC)
+    return str(link["url"]), expires
+
+
+async def refresh_onboarding_link(
+    session: AsyncSession, gateway: StripeGateway, account_id: str, token: str, *, public_url: str
+) -> str:
+    """Mint a fresh link from a refresh token (the seller's browser followed Stripe's refresh_url)."""
+    row = await session.get(OnboardingRefreshToken, _hash_token(token))
+    if row is None or row.account_id != account_id:
+        raise NotFound(
+            "This onboarding link is not valid.", code="refresh_token_invalid", param="token"
+        )
+    if row.expires_at < utcnow():
+        raise NotFound(
+            "This onboarding link has expired; ask the platform for a new one.",
+            code="refresh_token_expired",
+            param="token",
+        )
+    url, _ = await create_onboarding_link(
+        session,
+        gateway,
+        account_id,
+        link_type=row.link_type,
+        return_url=row.return_url,
+        refresh_url=_refresh_url(public_url, account_id, token),
+        public_url=public_url,
+        actor="seller:refresh-link",
+    )
+    return url

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from platform_service.accounts import service
+from platform_service.accounts import onboarding, service
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import AccountImport
 from platform_service.accounts.onboarding import OnboardingStatus
@@ -24,10 +24,9 @@ from platform_service.accounts.schemas import (
     OnboardingLink,
     OnboardingLinkCreate,
 )
-from platform_service.auth.guard import admin_only, ensure_account_access
-from platform_service.deps import CallerDep, DbSession, GatewayDep, RuntimeDep
-from platform_service.errors import NotFound
-from platform_service.jobs.outbox import enqueue_after_commit
+from platform_service.auth.guard import account_access, admin_only
+from platform_service.db.lookup import get_or_404
+from platform_service.deps import AfterCommitDep, CallerDep, DbSession, GatewayDep, PublicUrlDep
 
 AccountId = Annotated[str, Parameter(description="The connected account's Stripe id (acct_…)")]
 
@@ -57,13 +56,13 @@ class AccountController(Controller):
         data: JSONBody[AccountCreate],
         db_session: DbSession,
         gateway: GatewayDep,
-        runtime: RuntimeDep,
+        after_commit: AfterCommitDep,
         caller: CallerDep,
     ) -> Response[Account]:
         """Idempotent on `external_ref`: 201 for a new account, 200 with the existing one."""
         row, created = await service.create_account(db_session, gateway, data, actor=caller.actor)
         if created:  # a portal configuration from the platform defaults, before any session
-            enqueue_after_commit(db_session, runtime, "ensure_portal_configuration", row.id)
+            after_commit.enqueue(db_session, "ensure_portal_configuration", row.id)
         return Response(
             service.account_out(row), status_code=HTTP_201_CREATED if created else HTTP_200_OK
         )
@@ -79,7 +78,7 @@ class AccountController(Controller):
         country: Annotated[str | None, Parameter(min_length=2, max_length=2)] = None,
         q: Annotated[str | None, Parameter(min_length=1, max_length=200)] = None,
     ) -> AccountList:
-        rows, has_more = await service.list_accounts(
+        page = await service.list_accounts(
             db_session,
             limit=limit,
             starting_after=starting_after,
@@ -88,7 +87,7 @@ class AccountController(Controller):
             country=country,
             q=q,
         )
-        return AccountList(data=[service.account_out(r) for r in rows], has_more=has_more)
+        return AccountList(data=[service.account_out(r) for r in page.rows], has_more=page.has_more)
 
     @post(
         "/import", operation_id="ImportAccounts", guards=[admin_only], status_code=HTTP_202_ACCEPTED
@@ -96,14 +95,14 @@ class AccountController(Controller):
     async def import_accounts(
         self,
         db_session: DbSession,
-        runtime: RuntimeDep,
+        after_commit: AfterCommitDep,
         caller: CallerDep,
         data: JSONBody[ImportCreate | None] = None,
     ) -> AccountImportOut:
         """Start a job that pages through every connected account on Stripe and upserts it."""
         run = await service.start_import(
             db_session,
-            runtime,
+            after_commit,
             charge_model=(data or ImportCreate()).charge_model,
             actor=caller.actor,
         )
@@ -111,16 +110,13 @@ class AccountController(Controller):
 
     @get("/imports/{import_id:str}", operation_id="RetrieveAccountImport", guards=[admin_only])
     async def get_import(self, db_session: DbSession, import_id: FromPath[str]) -> AccountImportOut:
-        run = await db_session.get(AccountImport, import_id)
-        if run is None:
-            raise NotFound(f"No such import: '{import_id}'", param="import_id")
+        run = await get_or_404(
+            db_session, AccountImport, import_id, what="import", param="import_id"
+        )
         return import_out(run)
 
-    @get("/{account_id:str}", operation_id="RetrieveAccount")
-    async def get_account(
-        self, db_session: DbSession, caller: CallerDep, account_id: AccountId
-    ) -> Account:
-        ensure_account_access(caller, account_id)
+    @get("/{account_id:str}", operation_id="RetrieveAccount", guards=[account_access])
+    async def get_account(self, db_session: DbSession, account_id: AccountId) -> Account:
         return service.account_out(await service.get_account(db_session, account_id))
 
     @patch("/{account_id:str}", operation_id="UpdateAccount", guards=[admin_only])
@@ -157,27 +153,27 @@ class AccountController(Controller):
     @post(
         "/{account_id:str}/onboarding-links",
         operation_id="CreateOnboardingLink",
+        guards=[account_access],
         status_code=HTTP_201_CREATED,
     )
     async def create_onboarding_link(
         self,
         db_session: DbSession,
         gateway: GatewayDep,
-        runtime: RuntimeDep,
+        public_url: PublicUrlDep,
         caller: CallerDep,
         account_id: AccountId,
         data: JSONBody[OnboardingLinkCreate],
     ) -> OnboardingLink:
         """A single-use hosted onboarding link; never stored or logged by the service."""
-        ensure_account_access(caller, account_id)
-        url, expires_at = await service.create_onboarding_link(
+        url, expires_at = await onboarding.create_onboarding_link(
             db_session,
             gateway,
             account_id,
             link_type=data.type,
             return_url=data.return_url,
             refresh_url=data.refresh_url,
-            public_url=runtime.public_url,
+            public_url=public_url,
             actor=caller.actor,
             nonce=secrets.token_hex(8),
         )
@@ -196,11 +192,11 @@ class OnboardingRefreshController(Controller):
         self,
         db_session: DbSession,
         gateway: GatewayDep,
-        runtime: RuntimeDep,
+        public_url: PublicUrlDep,
         account_id: FromPath[str],
         token: FromQuery[str],
     ) -> Redirect:
-        url = await service.refresh_onboarding_link(
-            db_session, gateway, account_id, token, public_url=runtime.public_url
+        url = await onboarding.refresh_onboarding_link(
+            db_session, gateway, account_id, token, public_url=public_url
         )
         return Redirect(url, status_code=303)

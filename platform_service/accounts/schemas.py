@@ -9,6 +9,7 @@ import msgspec
 
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.onboarding import NextAction, OnboardingStatus
+from platform_service.schemas import Input, Output
 
 # Countries where Stripe lets a platform create connected accounts.
 STRIPE_COUNTRIES = frozenset(
@@ -75,14 +76,6 @@ Metadata = Annotated[
     ],
     msgspec.Meta(max_length=50),
 ]
-
-
-class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of request bodies: unknown fields are errors, not silently dropped."""
-
-
-class Output(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """Base of response bodies."""
 
 
 class AccountCreate(Input, kw_only=True):

@@ -1,12 +1,10 @@
-"""Connected accounts: create, read, update, sync from Stripe, onboarding links, import."""
+"""Connected accounts: create, read, update, list, sync from Stripe, import."""
 
 from __future__ import annotations
 
 import hashlib
-import secrets
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any
 
 import msgspec
 from sqlalchemy import or_, select
@@ -14,11 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts.charge_models import ChargeModel
-from platform_service.accounts.models import (
-    AccountImport,
-    ConnectedAccount,
-    OnboardingRefreshToken,
-)
+from platform_service.accounts.models import AccountImport, ConnectedAccount
 from platform_service.accounts.onboarding import derive_state
 from platform_service.accounts.schemas import (
     STRIPE_COUNTRIES,
@@ -30,17 +24,16 @@ from platform_service.accounts.schemas import (
 )
 from platform_service.auth import audit
 from platform_service.db.base import utcnow
-from platform_service.errors import Conflict, NotFound, ValidationFailed
-from platform_service.jobs.outbox import enqueue_after_commit
-from platform_service.runtime import Runtime
+from platform_service.db.lookup import get_or_404
+from platform_service.errors import Conflict, ValidationFailed
+from platform_service.jobs.outbox import AfterCommit
+from platform_service.pagination import Page, keyset_page
 from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
 from platform_service.stripe.gateway import AccountCreateParams, StripeGateway
 from platform_service.stripe.idempotency import idempotency_key
-from platform_service.urls import check_url
 
 EXTERNAL_REF_KEY = "platform_external_ref"
 CHARGE_MODEL_KEY = "platform_charge_model"
-REFRESH_TOKEN_TTL = timedelta(days=7)
 
 # Controller properties per account kind (Stripe's replacement for `type`).
 CONTROLLERS: dict[str, dict[str, Any]] = {
@@ -183,13 +176,14 @@ async def get_account(
     session: AsyncSession, account_id: str, *, for_update: bool = False
 ) -> ConnectedAccount:
     """The account, or 404."""
-    stmt = select(ConnectedAccount).where(ConnectedAccount.id == account_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = await session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"No such account: '{account_id}'", param="id")
-    return row
+    return await get_or_404(
+        session,
+        ConnectedAccount,
+        account_id,
+        by=ConnectedAccount.id,
+        what="account",
+        for_update=for_update,
+    )
 
 
 async def create_account(
@@ -294,6 +288,18 @@ async def update_account(
     return row
 
 
+async def mark_onboarding_started(
+    session: AsyncSession, row: ConnectedAccount, *, actor: str
+) -> None:
+    """Note, once, that the seller was sent to Stripe's onboarding (its state moves on)."""
+    if row.onboarding_started:
+        return
+    before = _audit_view(row)
+    row.onboarding_started = True
+    _set_state(row)
+    await _record_change(session, row, before, action="account.onboarding_started", actor=actor)
+
+
 # Stripe no longer lets the platform read the account: deauthorized, or deleted.
 LOST_ACCESS = {
     StripeErrorKind.ACCOUNT_INVALID,
@@ -361,13 +367,13 @@ async def upsert_from_stripe(
 
 
 async def start_import(
-    session: AsyncSession, runtime: Runtime, *, charge_model: ChargeModel, actor: str
+    session: AsyncSession, after_commit: AfterCommit, *, charge_model: ChargeModel, actor: str
 ) -> AccountImport:
     """Record an import run and queue its job (once the transaction commits)."""
     run = AccountImport(charge_model=charge_model.value, actor=actor)
     session.add(run)
     await session.flush()
-    enqueue_after_commit(session, runtime, "import_accounts", run.id)
+    after_commit.enqueue(session, "import_accounts", run.id)
     return run
 
 
@@ -380,16 +386,9 @@ async def list_accounts(
     charge_model: str | None = None,
     country: str | None = None,
     q: str | None = None,
-) -> tuple[Sequence[ConnectedAccount], bool]:
+) -> Page[ConnectedAccount]:
     """Newest first, keyset-paginated on `seq`."""
-    stmt = select(ConnectedAccount).order_by(ConnectedAccount.seq.desc()).limit(limit + 1)
-    if starting_after is not None:
-        cursor = await session.scalar(
-            select(ConnectedAccount.seq).where(ConnectedAccount.id == starting_after)
-        )
-        if cursor is None:
-            raise ValidationFailed(f"No such account: '{starting_after}'", param="starting_after")
-        stmt = stmt.where(ConnectedAccount.seq < cursor)
+    stmt = select(ConnectedAccount)
     if status is not None:
         stmt = stmt.where(ConnectedAccount.status == status)
     if charge_model is not None:
@@ -404,8 +403,15 @@ async def list_accounts(
                 ConnectedAccount.id == q.strip(),
             )
         )
-    rows = list(await session.scalars(stmt))
-    return rows[:limit], len(rows) > limit
+    return await keyset_page(
+        session,
+        stmt,
+        order=ConnectedAccount.seq,
+        limit=limit,
+        starting_after=starting_after,
+        cursor_id=ConnectedAccount.id,
+        what="account",
+    )
 
 
 async def sync_stale_accounts(
@@ -424,114 +430,3 @@ async def sync_stale_accounts(
     for account_id in ids:
         await sync_account(session, gateway, account_id, actor="system:reconcile")
     return len(ids)
-
-
-# -- onboarding links ----------------------------------------------------------
-
-
-def _hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-async def create_onboarding_link(
-    session: AsyncSession,
-    gateway: StripeGateway,
-    account_id: str,
-    *,
-    link_type: str,
-    return_url: str,
-    refresh_url: str | None,
-    public_url: str,
-    actor: str,
-    nonce: str | None = None,
-) -> tuple[str, datetime]:
-    """Mint a hosted onboarding (or update) link; by default its refresh URL is this
-    service's, which mints a fresh link, so an expired link never strands the seller."""
-    row = await get_account(session, account_id, for_update=True)
-    for name, value in (("return_url", return_url), ("refresh_url", refresh_url)):
-        problem = check_url(value) if value is not None else None
-        if problem:
-            raise ValidationFailed(f"{name}: {problem[1]}", code=problem[0], param=name)
-    if row.disconnected_at is not None:
-        raise Conflict(
-            "The account is disconnected from the platform.", code="account_disconnected"
-        )
-    stripe_type: Literal["account_onboarding", "account_update"] = (
-        "account_onboarding" if link_type == "onboarding" else "account_update"
-    )
-    if stripe_type == "account_update" and row.account_kind != "custom":
-        raise Conflict(
-            "Update links exist only for accounts whose requirements the platform collects "
-            "(account_kind=custom); send type=onboarding instead.",
-            code="update_link_unsupported",
-            param="type",
-        )
-    if refresh_url is None:
-        raw = secrets.token_urlsafe(24)
-        session.add(
-            OnboardingRefreshToken(
-                token_hash=_hash_token(raw),
-                account_id=account_id,
-                link_type=link_type,
-                return_url=return_url,
-                expires_at=utcnow() + REFRESH_TOKEN_TTL,
-            )
-        )
-        refresh_url = (
-            f"{public_url.rstrip('/')}/accounts/{account_id}/onboarding/refresh?token={raw}"
-        )
-    link = await gateway.create_account_link(
-        {
-            "account": account_id,
-            "type": stripe_type,
-            "return_url": return_url,
-            "refresh_url": refresh_url,
-        },
-        # Each request mints its own single-use link; the nonce is fixed per request,
-        # so the SDK's own retries of this call reuse the key.
-        idempotency_key=idempotency_key(
-            "account_links.create", account_id, nonce or secrets.token_hex(8)
-        ),
-    )
-    if not row.onboarding_started:
-        before = _audit_view(row)
-        row.onboarding_started = True
-        _set_state(row)
-        await _record_change(session, row, before, action="account.onboarding_started", actor=actor)
-    await audit.record(
-        session,
-        actor=actor,
-        action="account.onboarding_link_created",
-        account_id=row.id,
-        after={"type": link_type},
-    )
-    expires = datetime.fromtimestamp(int(link["expires_at"]), tz=utcnow().tzinfo)
-    return str(link["url"]), expires
-
-
-async def refresh_onboarding_link(
-    session: AsyncSession, gateway: StripeGateway, account_id: str, token: str, *, public_url: str
-) -> str:
-    """Mint a fresh link from a refresh token (the seller's browser followed Stripe's refresh_url)."""
-    row = await session.get(OnboardingRefreshToken, _hash_token(token))
-    if row is None or row.account_id != account_id:
-        raise NotFound(
-            "This onboarding link is not valid.", code="refresh_token_invalid", param="token"
-        )
-    if row.expires_at < utcnow():
-        raise NotFound(
-            "This onboarding link has expired; ask the platform for a new one.",
-            code="refresh_token_expired",
-            param="token",
-        )
-    url, _ = await create_onboarding_link(
-        session,
-        gateway,
-        account_id,
-        link_type=row.link_type,
-        return_url=row.return_url,
-        refresh_url=f"{public_url.rstrip('/')}/accounts/{account_id}/onboarding/refresh?token={token}",
-        public_url=public_url,
-        actor="seller:refresh-link",
-    )
-    return url

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.auth.models import AuditEvent
+from platform_service.pagination import Page, keyset_page
 
 
 async def record(
@@ -34,15 +35,19 @@ async def list_events(
     action: str | None,
     limit: int,
     starting_after: str | None,
-) -> list[AuditEvent]:
+) -> Page[AuditEvent]:
     """Newest first, keyset-paginated on the sequence number."""
-    stmt = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+    stmt = select(AuditEvent)
     if account_id is not None:
         stmt = stmt.where(AuditEvent.account_id == account_id)
     if action is not None:
         stmt = stmt.where(AuditEvent.action == action)
-    if starting_after is not None:
-        cursor = await session.scalar(select(AuditEvent.seq).where(AuditEvent.id == starting_after))
-        if cursor is not None:
-            stmt = stmt.where(AuditEvent.seq < cursor)
-    return list(await session.scalars(stmt))
+    return await keyset_page(
+        session,
+        stmt,
+        order=AuditEvent.seq,
+        limit=limit,
+        starting_after=starting_after,
+        cursor_id=AuditEvent.id,
+        what="audit event",
+    )

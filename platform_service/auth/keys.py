@@ -95,6 +95,7 @@ async def authenticate(session: AsyncSession, raw: str) -> Caller | None:
 
 
 async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> ApiKey:
+    """Revoke a key by id or prefix; revoking a revoked key changes nothing."""
     row = await session.scalar(
         select(ApiKey).where((ApiKey.id == key_id_or_prefix) | (ApiKey.prefix == key_id_or_prefix))
     )
@@ -106,4 +107,5 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> ApiKey:
 
 
 async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    """Every key, oldest first (revoked ones included)."""
     return list(await session.scalars(select(ApiKey).order_by(ApiKey.created_at)))

@@ -27,11 +27,11 @@ class AuditController(Controller):
         starting_after: FromQuery[str | None] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
     ) -> AuditEventList:
-        rows = await audit.list_events(
+        page = await audit.list_events(
             db_session,
             account_id=account_id,
             action=action,
-            limit=limit + 1,
+            limit=limit,
             starting_after=starting_after,
         )
         data = [
@@ -44,6 +44,6 @@ class AuditController(Controller):
                 before=r.before,
                 after=r.after,
             )
-            for r in rows[:limit]
+            for r in page.rows
         ]
-        return AuditEventList(data=data, has_more=len(rows) > limit)
+        return AuditEventList(data=data, has_more=page.has_more)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import msgspec
+from platform_service.schemas import Output
 
 
-class AuditEventOut(msgspec.Struct, omit_defaults=True, kw_only=True):
+class AuditEventOut(Output, kw_only=True):
     id: str
     created_at: datetime
     actor: str
@@ -18,6 +18,6 @@ class AuditEventOut(msgspec.Struct, omit_defaults=True, kw_only=True):
     after: dict[str, Any] | None = None
 
 
-class AuditEventList(msgspec.Struct, kw_only=True):
+class AuditEventList(Output, kw_only=True):
     data: list[AuditEventOut]
     has_more: bool

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_service.branding import service
+from platform_service.branding.drift import check_drift
 from platform_service.branding.models import AccountBranding
-from platform_service.runtime import Runtime
+from platform_service.jobs.context import JobContext
 from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
 
 # Stripe no longer lets the platform read the account; the accounts handler
@@ -29,7 +29,7 @@ def _account_id(event: dict[str, Any]) -> str | None:
 
 
 async def on_account_updated_branding(
-    session: AsyncSession, runtime: Runtime, event: dict[str, Any]
+    session: AsyncSession, ctx: JobContext, event: dict[str, Any]
 ) -> None:
     """`account.updated`: refetch the account and record drift from the last branding write.
 
@@ -43,7 +43,7 @@ async def on_account_updated_branding(
     if row is None or not row.stripe_written:
         return  # the service never wrote this account's branding: nothing to drift from
     try:
-        await service.check_drift(session, runtime, account_id, actor=f"stripe:{event.get('id')}")
+        await check_drift(session, ctx["gateway"], account_id, actor=f"stripe:{event.get('id')}")
     except StripeGatewayError as exc:
         if exc.kind not in _LOST_ACCESS:
             raise

@@ -1,4 +1,4 @@
-"""Pure branding rules: values, colours, the resolution table and image checks.
+"""Pure branding rules: values, colours and the resolution table.
 
 Nothing here touches the database, HTTP or Stripe, so every rule can be tested
 exhaustively. `resolve_branding` is the one implementation of DESIGN.md's
@@ -8,13 +8,10 @@ call it rather than re-deriving the call shape.
 
 from __future__ import annotations
 
-import io
 import re
-import warnings
 from typing import Final, Literal
 
 import msgspec
-from PIL import Image, UnidentifiedImageError
 
 from platform_service.accounts.charge_models import ChargeModel
 
@@ -22,25 +19,8 @@ BorderStyle = Literal["rounded", "rectangular", "pill"]
 BORDER_STYLES: Final[tuple[BorderStyle, ...]] = ("rounded", "rectangular", "pill")
 
 BrandingSource = Literal["connected_account", "platform"]
-ImagePurpose = Literal["logo", "icon"]
-ImageRule = Literal["not_an_image", "unsupported_format", "too_large", "too_small", "not_square"]
-ImageFormat = Literal["JPEG", "PNG"]
-
-# Stripe's branding guide: "JPG or PNG, under 512 KB, at least 128x128" (the
-# file-upload guide also allows GIF; we hold to the stricter branding rule).
-MAX_IMAGE_BYTES: Final = 512 * 1024
-MIN_IMAGE_SIDE: Final = 128
-# Not a Stripe rule: a 512 KB PNG can declare hundreds of megapixels of flat
-# colour, so cap the pixel count before decoding to keep uploads from
-# exhausting memory (a decompression bomb). 25 MP is far above any logo.
-MAX_IMAGE_PIXELS: Final = 25_000_000
 # WCAG 2.x minimum contrast for user-interface components (SC 1.4.11).
 MIN_BUTTON_CONTRAST: Final = 3.0
-
-STRIPE_FILE_PURPOSE: Final[dict[ImagePurpose, str]] = {
-    "logo": "business_logo",
-    "icon": "business_icon",
-}
 
 _HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 # The stored font family is interpolated into CSS in previews, where HTML
@@ -315,93 +295,3 @@ def _effective_warnings(branding: BrandingValues) -> list[str]:
                 "not see the buttons clearly."
             )
     return found
-
-
-class ImageInfo(msgspec.Struct, kw_only=True, frozen=True):
-    """What `check_branding_image` found in an accepted image."""
-
-    format: ImageFormat
-    width: int
-    height: int
-    size_bytes: int
-
-    @property
-    def content_type(self) -> str:
-        return "image/jpeg" if self.format == "JPEG" else "image/png"
-
-
-class BrandingImageError(ValueError):
-    """An upload broke one branding image rule; `rule` names which, `message` says how."""
-
-    def __init__(self, rule: ImageRule, message: str) -> None:
-        super().__init__(message)
-        self.rule: ImageRule = rule
-        self.message = message
-
-
-def check_branding_image(data: bytes, *, purpose: ImagePurpose) -> ImageInfo:
-    """Decode an uploaded logo or icon and enforce Stripe's branding image rules."""
-    size = len(data)
-    # Size first: it is free, and it stops large payloads before any decoding.
-    if size >= MAX_IMAGE_BYTES:
-        raise BrandingImageError(
-            "too_large",
-            f"The image is {size} bytes ({size / 1024:.0f} KB); Stripe takes branding "
-            f"images under {MAX_IMAGE_BYTES // 1024} KB.",
-        )
-    if size == 0:
-        raise BrandingImageError("not_an_image", "The upload is empty; send a PNG or JPEG file.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                # MPO is how Pillow names the multi-picture JPEGs phones write;
-                # the file is a JPEG to everyone else, Stripe included.
-                fmt: ImageFormat
-                if img.format in ("JPEG", "MPO"):
-                    fmt = "JPEG"
-                elif img.format == "PNG":
-                    fmt = "PNG"
-                else:
-                    raise BrandingImageError(
-                        "unsupported_format",
-                        f"The image is {img.format or 'an unknown format'}; Stripe takes "
-                        "branding images as PNG or JPEG only.",
-                    )
-                width, height = img.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise BrandingImageError(
-                        "too_large",
-                        f"The image is {width}x{height} pixels; at most "
-                        f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels are accepted.",
-                    )
-                # open() only reads the header; load() decodes every pixel, which
-                # is what catches truncated or corrupt files.
-                img.load()
-    except BrandingImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BrandingImageError(
-            "too_large",
-            f"The image declares more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels.",
-        ) from None
-    except UnidentifiedImageError:
-        raise BrandingImageError(
-            "not_an_image", "The upload is not an image Pillow can read; send a PNG or JPEG file."
-        ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise BrandingImageError(
-            "not_an_image", f"The image could not be decoded ({exc}); it may be truncated."
-        ) from None
-    if width < MIN_IMAGE_SIDE or height < MIN_IMAGE_SIDE:
-        raise BrandingImageError(
-            "too_small",
-            f"The image is {width}x{height} pixels; Stripe needs at least "
-            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}.",
-        )
-    if purpose == "icon" and width != height:
-        raise BrandingImageError(
-            "not_square",
-            f"The icon is {width}x{height} pixels; Stripe needs a square icon.",
-        )
-    return ImageInfo(format=fmt, width=width, height=height, size_bytes=size)

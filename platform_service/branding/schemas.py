@@ -7,20 +7,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from platform_service.branding.rules import BorderStyle, ImageFormat, ResolvedBranding
+from platform_service.branding.images import ImageFormat
+from platform_service.branding.rules import BorderStyle, ResolvedBranding
+from platform_service.schemas import Input, Output
 
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 FileId = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 Color = Annotated[str, msgspec.Meta(min_length=1, max_length=20, examples=["#0A2540"])]
 FontFamily = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-
-
-class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of request bodies: unknown fields are errors, not silently dropped."""
-
-
-class Output(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """Base of response bodies."""
 
 
 class BrandingPut(Input, kw_only=True):

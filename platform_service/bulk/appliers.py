@@ -1,79 +1,70 @@
-"""What a bulk job applies to one account, per kind: the domains' own patch functions.
+"""What a bulk job applies to one account: one protocol, implemented by each domain.
 
-Each kind pairs a submission-time check of the patch with the function that
-applies it to one account (computing the diff, writing to Stripe with the
-idempotency key the job derives, recording the change).
+`branding.applier.BrandingApplier` and `portal.applier.PortalSettingsApplier`
+satisfy `BulkApplier` structurally (domains don't import `bulk/`); `APPLIERS`
+maps a job's `kind` to its applier, so nothing here branches on kind strings.
+Every problem a patch has is a `ValidationFailed` whose `param` is under `patch.`
+(or `files.`), at submission and on apply alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_service.errors import ValidationFailed
-from platform_service.runtime import Runtime
+from platform_service.settings import Settings
+from platform_service.stripe.gateway import StripeGateway
 
 
 class ApplyResult(Protocol):
-    changed: bool
-    diff: dict[str, Any]
+    @property
+    def changed(self) -> bool: ...
+
+    @property
+    def diff(self) -> Mapping[str, Any]: ...
 
 
-Apply = Callable[..., Awaitable[ApplyResult]]
+class BulkApplier(Protocol):
+    """A domain's part in bulk jobs of one kind."""
+
+    kind: str
+
+    async def prepare(
+        self,
+        session: AsyncSession,
+        gateway: StripeGateway,
+        settings: Settings,
+        patch: dict[str, Any],
+        files: Mapping[str, bytes],
+    ) -> dict[str, Any]:
+        """The patch to store, once, at submission: files uploaded and put in it."""
+        ...
+
+    def validate(self, patch: dict[str, Any]) -> None:
+        """Check the patch on its own (no account yet): ValidationFailed with `param`."""
+        ...
+
+    async def apply(
+        self,
+        session: AsyncSession,
+        gateway: StripeGateway,
+        account_id: str,
+        patch: dict[str, Any],
+        *,
+        idempotency_key: str,
+        actor: str,
+        dry_run: bool,
+    ) -> ApplyResult:
+        """Apply the patch to one account in `session` (Stripe write keyed by `idempotency_key`)."""
+        ...
 
 
-@dataclass(frozen=True)
-class Applier:
-    validate: Callable[[dict[str, Any]], None]
-    apply: Apply
+def appliers() -> dict[str, BulkApplier]:
+    """Every kind a bulk job can be, with its applier."""
+    from platform_service.branding.applier import BrandingApplier
+    from platform_service.portal.applier import PortalSettingsApplier
 
-
-def applier(kind: str) -> Applier:
-    """The patch functions for `kind` (imported lazily: domains don't import bulk/)."""
-    if kind == "branding":
-        from platform_service.branding import service as branding
-
-        def validate_branding(patch: dict[str, Any]) -> None:
-            issues = branding.validate_branding_patch(patch)
-            if issues:
-                param, message = issues[0]
-                raise ValidationFailed(message, param=f"patch.{param}")
-
-        return Applier(validate=validate_branding, apply=branding.apply_branding_patch)
-    if kind == "portal_settings":
-        from platform_service.portal import service as portal
-
-        def validate_portal(patch: dict[str, Any]) -> None:
-            try:
-                portal.validate_portal_patch(patch)
-            except ValidationFailed as exc:
-                exc.param = f"patch.{exc.param}" if exc.param else "patch"
-                raise
-
-        return Applier(validate=validate_portal, apply=portal.apply_portal_patch)
-    raise LookupError(kind)
-
-
-async def apply_one(
-    kind: str,
-    session: AsyncSession,
-    runtime: Runtime,
-    account_id: str,
-    patch: dict[str, Any],
-    *,
-    idempotency_key: str,
-    actor: str,
-    dry_run: bool,
-) -> ApplyResult:
-    return await applier(kind).apply(
-        session,
-        runtime,
-        account_id,
-        patch,
-        idempotency_key=idempotency_key,
-        actor=actor,
-        dry_run=dry_run,
-    )
+    found: list[BulkApplier] = [BrandingApplier(), PortalSettingsApplier()]
+    return {a.kind: a for a in found}

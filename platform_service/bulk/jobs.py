@@ -21,20 +21,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from platform_service.accounts import service as accounts
-from platform_service.bulk.appliers import apply_one
+from platform_service.bulk.appliers import BulkApplier, appliers
 from platform_service.bulk.models import TERMINAL_JOB_STATUSES, BulkJob, BulkJobItem
 from platform_service.db.base import utcnow
 from platform_service.errors import ServiceError
-from platform_service.runtime import Runtime
+from platform_service.jobs.context import JobContext
+from platform_service.jobs.ratelimit import AccountLocks, RateLimiter
+from platform_service.settings import Settings
 from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
+from platform_service.stripe.gateway import StripeGateway
 from platform_service.stripe.idempotency import idempotency_key
 
 logger = logging.getLogger(__name__)
 
+SessionMaker = async_sessionmaker[AsyncSession]
 # Items one lane applies at once; lanes x this bounds the Stripe calls in flight.
 LANE_PARALLELISM = 4
 _LOST_ACCESS = {StripeErrorKind.ACCOUNT_INVALID, StripeErrorKind.PERMISSION}
@@ -42,8 +46,10 @@ _LOST_ACCESS = {StripeErrorKind.ACCOUNT_INVALID, StripeErrorKind.PERMISSION}
 
 @dataclass(frozen=True)
 class JobView:
+    """What applying an item needs of its job, read once per batch."""
+
     id: str
-    kind: str
+    applier: BulkApplier
     patch: dict[str, Any]
     patch_version: str
     dry_run: bool
@@ -54,247 +60,250 @@ def backoff_s(attempt: int, base: float = 0.5) -> float:
     return random.uniform(base / 2, min(30.0, base * 2 ** (attempt - 1)))
 
 
-async def bulk_run(ctx: dict[str, Any], job_id: str) -> str:
+async def bulk_run(ctx: JobContext, job_id: str) -> str:
     """Coordinator: mark the job running and start its lanes."""
-    runtime: Runtime = ctx["runtime"]
-    async with runtime.session() as session, session.begin():
+    async with ctx["session_maker"]() as session, session.begin():
         row = await session.scalar(select(BulkJob).where(BulkJob.id == job_id).with_for_update())
         if row is None or row.status in TERMINAL_JOB_STATUSES or row.status == "paused":
             return row.status if row else "missing"
         if row.status == "queued":
             row.status = "running"
             row.started_at = utcnow()
-    assert runtime.queue is not None
+    queue = ctx["queue"]
     stamp = time.time_ns()
-    for lane in range(max(1, runtime.settings.bulk_concurrency)):
-        await runtime.queue.enqueue(
-            "bulk_lane", job_id, lane, job_id=f"bulk:{job_id}:{lane}:{stamp}"
-        )
+    for lane in range(max(1, ctx["settings"].bulk_concurrency)):
+        await queue.enqueue("bulk_lane", job_id, lane, job_id=f"bulk:{job_id}:{lane}:{stamp}")
     return "running"
 
 
-async def bulk_lane(ctx: dict[str, Any], job_id: str, lane: int) -> int:
+async def bulk_lane(ctx: JobContext, job_id: str, lane: int) -> int:
     """Claim batches of items and apply them until none is left; the last lane finishes the job."""
-    runtime: Runtime = ctx["runtime"]
-    me = f"{socket.gethostname()}:{os.getpid()}:{lane}:{secrets.token_hex(3)}"
+    worker = _Lane(
+        session_maker=ctx["session_maker"],
+        gateway=ctx["gateway"],
+        account_locks=ctx["account_locks"],
+        limiter=ctx.get("limiter"),
+        settings=ctx["settings"],
+        me=f"{socket.gethostname()}:{os.getpid()}:{lane}:{secrets.token_hex(3)}",
+    )
+    kinds = appliers()
     applied = 0
     while True:
-        async with runtime.session() as session:
+        async with worker.session_maker() as session, session.begin():
             row = await session.get(BulkJob, job_id)
             if row is None or row.status != "running":
                 return applied
-            view = JobView(row.id, row.kind, dict(row.patch), row.patch_version, row.dry_run)
+            applier = kinds.get(row.kind)
+            if applier is None:
+                # Only a kind whose code was removed while jobs of it were stored.
+                row.status = "failed"
+                row.error = f"No applier for kind '{row.kind}'."
+                row.finished_at = utcnow()
+                return applied
+            view = JobView(row.id, applier, dict(row.patch), row.patch_version, row.dry_run)
             canary_only = row.canary_size > 0 and not row.canary_approved
-        claimed = await _claim(runtime, job_id, me, canary_only=canary_only)
+        claimed = await worker.claim(job_id, canary_only=canary_only)
         if not claimed:
-            await finish_if_done(runtime, job_id)
+            await finish_if_done(worker.session_maker, job_id)
             return applied
-        gate = asyncio.Semaphore(LANE_PARALLELISM)
-        await asyncio.gather(
-            *(_gated(gate, runtime, view, seq, account_id, me) for seq, account_id in claimed)
-        )
+        await worker.apply_batch(view, claimed)
         applied += len(claimed)
 
 
-async def _gated(
-    gate: asyncio.Semaphore, runtime: Runtime, view: JobView, seq: int, account_id: str, me: str
-) -> None:
-    async with gate:
-        await _apply_item(runtime, view, seq, account_id, me)
+@dataclass(frozen=True)
+class _Lane:
+    """One lane of a job: who it is (`me`, the lease holder) and the parts it works with."""
 
+    session_maker: SessionMaker
+    gateway: StripeGateway
+    account_locks: AccountLocks
+    limiter: RateLimiter | None
+    settings: Settings
+    me: str
 
-async def _claim(
-    runtime: Runtime, job_id: str, me: str, *, canary_only: bool
-) -> list[tuple[int, str]]:
-    now = utcnow()
-    lease = timedelta(seconds=runtime.settings.bulk_lease_s)
-    claimable = select(BulkJobItem.seq).where(
-        BulkJobItem.job_id == job_id,
-        or_(
-            BulkJobItem.status == "pending",
-            and_(BulkJobItem.status == "running", BulkJobItem.lease_until < now),
-        ),
-    )
-    if canary_only:
-        claimable = claimable.where(BulkJobItem.canary.is_(True))
-    claimable = claimable.order_by(BulkJobItem.seq).limit(runtime.settings.bulk_batch_size)
-    if not runtime.settings.is_sqlite:
-        claimable = claimable.with_for_update(skip_locked=True)
-    async with runtime.session() as session, session.begin():
-        result = await session.execute(
-            update(BulkJobItem)
-            .where(BulkJobItem.seq.in_(claimable.scalar_subquery()))
-            .values(status="running", lease_until=now + lease, worker=me)
-            .returning(BulkJobItem.seq, BulkJobItem.account_id)
-            .execution_options(synchronize_session=False)
+    async def claim(self, job_id: str, *, canary_only: bool) -> list[tuple[int, str]]:
+        now = utcnow()
+        lease = timedelta(seconds=self.settings.bulk_lease_s)
+        claimable = select(BulkJobItem.seq).where(
+            BulkJobItem.job_id == job_id,
+            or_(
+                BulkJobItem.status == "pending",
+                and_(BulkJobItem.status == "running", BulkJobItem.lease_until < now),
+            ),
         )
-        return sorted((int(seq), str(acct)) for seq, acct in result)
+        if canary_only:
+            claimable = claimable.where(BulkJobItem.canary.is_(True))
+        claimable = claimable.order_by(BulkJobItem.seq).limit(self.settings.bulk_batch_size)
+        if not self.settings.is_sqlite:
+            claimable = claimable.with_for_update(skip_locked=True)
+        async with self.session_maker() as session, session.begin():
+            result = await session.execute(
+                update(BulkJobItem)
+                .where(BulkJobItem.seq.in_(claimable.scalar_subquery()))
+                .values(status="running", lease_until=now + lease, worker=self.me)
+                .returning(BulkJobItem.seq, BulkJobItem.account_id)
+                .execution_options(synchronize_session=False)
+            )
+            return sorted((int(seq), str(acct)) for seq, acct in result)
 
+    async def apply_batch(self, view: JobView, claimed: list[tuple[int, str]]) -> None:
+        gate = asyncio.Semaphore(LANE_PARALLELISM)
 
-async def _apply_item(runtime: Runtime, view: JobView, seq: int, account_id: str, me: str) -> None:
-    key = idempotency_key("bulk", view.id, account_id, view.patch_version)
-    max_attempts = runtime.settings.bulk_max_attempts
-    attempt = 0
-    while True:
-        attempt += 1
-        lock_token = f"{me}:{seq}"
-        await runtime.account_locks.acquire(account_id, lock_token)
-        try:
-            outcome = await _attempt(runtime, view, seq, account_id, me, key, attempt)
-        finally:
-            await runtime.account_locks.release(account_id, lock_token)
-        if outcome is None:
-            return
-        error = outcome
-        if error.kind in _LOST_ACCESS:
-            await _lost_access(runtime, seq, me, account_id, error, attempt)
-            return
-        if error.retryable and attempt < max_attempts:
-            if error.kind is StripeErrorKind.RATE_LIMITED and runtime.limiter is not None:
-                # Our pacing let a 429 through (arrival jitter, or a budget set too
-                # high): every process gives up one slot; more would waste more than it saves.
-                await runtime.limiter.penalise()
-            pause = backoff_s(attempt, runtime.settings.bulk_backoff_s)
-            # Keep the item ours while we wait, or another lane would take it over.
-            if not await _renew_lease(runtime, seq, me, pause):
+        async def gated(seq: int, account_id: str) -> None:
+            async with gate:
+                await self.apply_item(view, seq, account_id)
+
+        await asyncio.gather(*(gated(seq, account_id) for seq, account_id in claimed))
+
+    async def apply_item(self, view: JobView, seq: int, account_id: str) -> None:
+        key = idempotency_key("bulk", view.id, account_id, view.patch_version)
+        max_attempts = self.settings.bulk_max_attempts
+        attempt = 0
+        while True:
+            attempt += 1
+            lock_token = f"{self.me}:{seq}"
+            await self.account_locks.acquire(account_id, lock_token)
+            try:
+                error = await self._attempt(view, seq, account_id, key, attempt)
+            finally:
+                await self.account_locks.release(account_id, lock_token)
+            if error is None:
                 return
-            await asyncio.sleep(pause)
-            continue
-        await _mark(
-            runtime,
+            if error.kind in _LOST_ACCESS:
+                await self._lost_access(seq, account_id, error, attempt)
+                return
+            if error.retryable and attempt < max_attempts:
+                if error.kind is StripeErrorKind.RATE_LIMITED and self.limiter is not None:
+                    # Our pacing let a 429 through (arrival jitter, or a budget set too
+                    # high): every process gives up one slot; more would waste more than it saves.
+                    await self.limiter.penalise()
+                pause = backoff_s(attempt, self.settings.bulk_backoff_s)
+                # Keep the item ours while we wait, or another lane would take it over.
+                if not await self._renew_lease(seq, pause):
+                    return
+                await asyncio.sleep(pause)
+                continue
+            await self._mark(
+                seq,
+                status="failed",
+                attempts=attempt,
+                code=error.code or error.kind.value,
+                message=error.message,
+                param=error.param,
+            )
+            return
+
+    async def _attempt(
+        self, view: JobView, seq: int, account_id: str, key: str, attempt: int
+    ) -> StripeGatewayError | None:
+        """One try: apply and stamp the item in one transaction. Returns the Stripe error to act on."""
+        try:
+            async with self.session_maker() as session, session.begin():
+                item = await session.scalar(
+                    select(BulkJobItem).where(BulkJobItem.seq == seq).with_for_update()
+                )
+                if item is None or item.status != "running" or item.worker != self.me:
+                    return None  # reclaimed by another lane after our lease ran out
+                result = await view.applier.apply(
+                    session,
+                    self.gateway,
+                    account_id,
+                    view.patch,
+                    idempotency_key=key,
+                    actor=f"bulk:{view.id}",
+                    dry_run=view.dry_run,
+                )
+                item.status = "succeeded" if result.changed else "skipped"
+                if not result.changed:
+                    item.error_code = "no_change"
+                item.diff = dict(result.diff)
+                item.attempts = attempt
+                item.lease_until = None
+                item.finished_at = utcnow()
+            return None
+        except StripeGatewayError as exc:
+            return exc
+        except ServiceError as exc:
+            await self._mark(
+                seq,
+                status="failed",
+                attempts=attempt,
+                code=exc.code,
+                message=exc.message,
+                param=exc.param,
+            )
+            return None
+        except Exception as exc:
+            logger.exception("bulk item %s (%s) failed", seq, account_id)
+            await self._mark(
+                seq,
+                status="failed",
+                attempts=attempt,
+                code="internal_error",
+                message=f"{type(exc).__name__}: {exc}"[:500],
+            )
+            return None
+
+    async def _lost_access(
+        self, seq: int, account_id: str, error: StripeGatewayError, attempt: int
+    ) -> None:
+        """403 account_invalid: the account left the platform. Mark it so, skip the item."""
+        try:
+            async with self.session_maker() as session, session.begin():
+                await accounts.sync_account(session, self.gateway, account_id, actor="system:bulk")
+        except Exception:
+            logger.exception("could not mark %s disconnected", account_id)
+        await self._mark(
             seq,
-            me,
-            status="failed",
+            status="skipped",
             attempts=attempt,
-            code=error.code or error.kind.value,
+            code=error.code or "account_invalid",
             message=error.message,
-            param=error.param,
         )
-        return
 
-
-async def _attempt(
-    runtime: Runtime, view: JobView, seq: int, account_id: str, me: str, key: str, attempt: int
-) -> StripeGatewayError | None:
-    """One try: apply and stamp the item in one transaction. Returns the Stripe error to act on."""
-    try:
-        async with runtime.session() as session, session.begin():
-            item = await session.scalar(
-                select(BulkJobItem).where(BulkJobItem.seq == seq).with_for_update()
+    async def _renew_lease(self, seq: int, extra_s: float) -> bool:
+        until = utcnow() + timedelta(seconds=self.settings.bulk_lease_s + extra_s)
+        async with self.session_maker() as session, session.begin():
+            result = await session.execute(
+                update(BulkJobItem).where(self._mine(seq)).values(lease_until=until)
             )
-            if item is None or item.status != "running" or item.worker != me:
-                return None  # reclaimed by another lane after our lease ran out
-            result = await apply_one(
-                view.kind,
-                session,
-                runtime,
-                account_id,
-                view.patch,
-                idempotency_key=key,
-                actor=f"bulk:{view.id}",
-                dry_run=view.dry_run,
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _mark(
+        self,
+        seq: int,
+        *,
+        status: str,
+        attempts: int,
+        code: str | None = None,
+        message: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        async with self.session_maker() as session, session.begin():
+            await session.execute(
+                update(BulkJobItem)
+                .where(self._mine(seq))
+                .values(
+                    status=status,
+                    attempts=attempts,
+                    error_code=code,
+                    error_message=message,
+                    error_param=param,
+                    lease_until=None,
+                    finished_at=utcnow(),
+                )
             )
-            item.status = "succeeded" if result.changed else "skipped"
-            if not result.changed:
-                item.error_code = "no_change"
-            item.diff = dict(result.diff)
-            item.attempts = attempt
-            item.lease_until = None
-            item.finished_at = utcnow()
-        return None
-    except StripeGatewayError as exc:
-        return exc
-    except ServiceError as exc:
-        await _mark(
-            runtime,
-            seq,
-            me,
-            status="failed",
-            attempts=attempt,
-            code=exc.code,
-            message=exc.message,
-            param=exc.param,
-        )
-        return None
-    except Exception as exc:
-        logger.exception("bulk item %s (%s) failed", seq, account_id)
-        await _mark(
-            runtime,
-            seq,
-            me,
-            status="failed",
-            attempts=attempt,
-            code="internal_error",
-            message=f"{type(exc).__name__}: {exc}"[:500],
-        )
-        return None
 
-
-async def _lost_access(
-    runtime: Runtime, seq: int, me: str, account_id: str, error: StripeGatewayError, attempt: int
-) -> None:
-    """403 account_invalid: the account left the platform. Mark it so, skip the item."""
-    try:
-        async with runtime.session() as session, session.begin():
-            await accounts.sync_account(session, runtime.gateway, account_id, actor="system:bulk")
-    except Exception:
-        logger.exception("could not mark %s disconnected", account_id)
-    await _mark(
-        runtime,
-        seq,
-        me,
-        status="skipped",
-        attempts=attempt,
-        code=error.code or "account_invalid",
-        message=error.message,
-    )
-
-
-async def _renew_lease(runtime: Runtime, seq: int, me: str, extra_s: float) -> bool:
-    until = utcnow() + timedelta(seconds=runtime.settings.bulk_lease_s + extra_s)
-    async with runtime.session() as session, session.begin():
-        result = await session.execute(
-            update(BulkJobItem)
-            .where(
-                BulkJobItem.seq == seq, BulkJobItem.worker == me, BulkJobItem.status == "running"
-            )
-            .values(lease_until=until)
-        )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def _mark(
-    runtime: Runtime,
-    seq: int,
-    me: str,
-    *,
-    status: str,
-    attempts: int,
-    code: str | None = None,
-    message: str | None = None,
-    param: str | None = None,
-) -> None:
-    async with runtime.session() as session, session.begin():
-        await session.execute(
-            update(BulkJobItem)
-            .where(
-                BulkJobItem.seq == seq, BulkJobItem.worker == me, BulkJobItem.status == "running"
-            )
-            .values(
-                status=status,
-                attempts=attempts,
-                error_code=code,
-                error_message=message,
-                error_param=param,
-                lease_until=None,
-                finished_at=utcnow(),
-            )
+    def _mine(self, seq: int) -> ColumnElement[bool]:
+        """The item, while this lane still holds its lease."""
+        return and_(
+            BulkJobItem.seq == seq, BulkJobItem.worker == self.me, BulkJobItem.status == "running"
         )
 
 
-async def finish_if_done(runtime: Runtime, job_id: str) -> str | None:
+async def finish_if_done(session_maker: SessionMaker, job_id: str) -> str | None:
     """Close the job (or pause it after its canary) once no item is pending or in flight."""
-    async with runtime.session() as session, session.begin():
+    async with session_maker() as session, session.begin():
         row = await session.scalar(select(BulkJob).where(BulkJob.id == job_id).with_for_update())
         if row is None or row.status != "running":
             return None
@@ -328,15 +337,14 @@ async def _counts(session: AsyncSession, job_id: str) -> dict[str, int]:
     return {s: int(c) for s, c in rows}
 
 
-async def bulk_reaper(ctx: dict[str, Any]) -> int:
+async def bulk_reaper(ctx: JobContext) -> int:
     """Restart running jobs nobody is working on (their worker died): leases ran out, or
     work is pending and nothing finished lately."""
-    runtime: Runtime = ctx["runtime"]
-    assert runtime.queue is not None
+    queue = ctx["queue"]
     now = utcnow()
-    quiet = now - timedelta(seconds=max(5.0, runtime.settings.bulk_lease_s / 2))
+    quiet = now - timedelta(seconds=max(5.0, ctx["settings"].bulk_lease_s / 2))
     restarted = 0
-    async with runtime.session() as session:
+    async with ctx["session_maker"]() as session:
         running = list(await session.scalars(select(BulkJob.id).where(BulkJob.status == "running")))
         for job_id in running:
             leased = await session.scalar(
@@ -353,6 +361,6 @@ async def bulk_reaper(ctx: dict[str, Any]) -> int:
             )
             if leased or recent:
                 continue
-            await runtime.queue.enqueue("bulk_run", job_id)
+            await queue.enqueue("bulk_run", job_id)
             restarted += 1
     return restarted

@@ -9,17 +9,10 @@ import msgspec
 
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.onboarding import OnboardingStatus
+from platform_service.schemas import Input, Output
 
 BulkKind = Literal["branding", "portal_settings"]
 AccountId = Annotated[str, msgspec.Meta(pattern=r"^acct_[A-Za-z0-9]+$", max_length=64)]
-
-
-class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of request bodies: unknown fields are errors."""
-
-
-class Output(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """Base of response bodies."""
 
 
 class TargetFilter(Input, kw_only=True):

@@ -2,37 +2,78 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import csv
 import hashlib
+import io
 import math
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import func, insert, literal, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.auth import audit
-from platform_service.bulk.appliers import applier
+from platform_service.bulk.appliers import BulkApplier, appliers
 from platform_service.bulk.models import TERMINAL_JOB_STATUSES, BulkJob, BulkJobItem
 from platform_service.bulk.schemas import BulkItemOut, BulkJobCreate, BulkJobOut, CanaryOut
 from platform_service.db.base import utcnow
-from platform_service.errors import Conflict, NotFound, ValidationFailed
-from platform_service.jobs.outbox import enqueue_after_commit
-from platform_service.runtime import Runtime
+from platform_service.db.lookup import get_or_404
+from platform_service.errors import Conflict, ValidationFailed
+from platform_service.jobs.outbox import AfterCommit
+from platform_service.pagination import Page, keyset_page
+from platform_service.settings import Settings
+from platform_service.stripe.gateway import StripeGateway
 
+Purpose = TypeVar("Purpose", bound=str)
 _INSERT_CHUNK = 1000
 RATE_WINDOW_S = 10
+CSV_COLUMNS = (
+    "account_id",
+    "status",
+    "attempts",
+    "error_code",
+    "error_param",
+    "error_message",
+    "finished_at",
+)
 
 
 def patch_version(kind: str, patch: dict[str, Any]) -> str:
     return hashlib.sha256(msgspec.json.encode([kind, patch], order="sorted")).hexdigest()[:16]
 
 
+def applier_for(kind: str) -> BulkApplier:
+    """The applier of `kind`; a kind nobody implements is the submitter's error."""
+    found = appliers().get(kind)
+    if found is None:
+        raise ValidationFailed(f"Unknown kind: '{kind}'", param="kind")
+    return found
+
+
+def _decode_files(files: Mapping[Purpose, str] | None) -> dict[str, bytes]:
+    decoded: dict[str, bytes] = {}
+    for purpose, encoded in (files or {}).items():
+        try:
+            decoded[purpose] = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValidationFailed("Not valid base64.", param=f"files.{purpose}") from exc
+    return decoded
+
+
 async def create_job(
-    session: AsyncSession, runtime: Runtime, data: BulkJobCreate, *, actor: str
+    session: AsyncSession,
+    gateway: StripeGateway,
+    after_commit: AfterCommit,
+    settings: Settings,
+    data: BulkJobCreate,
+    *,
+    actor: str,
 ) -> BulkJob:
     """Validate, upload images once, persist the job and one item per target account, enqueue."""
     target = data.target
@@ -50,24 +91,14 @@ async def create_job(
             "An empty filter would target every account: set filter.all=true to mean it.",
             param="target.filter",
         )
-    patch = dict(data.patch)
-    if data.files:
-        if data.kind != "branding":
-            raise ValidationFailed("files are only for branding jobs.", param="files")
-        from platform_service.branding.service import upload_branding_file
-
-        for purpose, encoded in data.files.items():
-            try:
-                raw = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ValidationFailed("Not valid base64.", param=f"files.{purpose}") from exc
-            # Uploaded once here, on the platform; every item reuses the file id.
-            patch[purpose] = await upload_branding_file(
-                session, runtime, purpose=purpose, data=raw, filename=f"bulk-{purpose}"
-            )
+    applier = applier_for(data.kind)
+    # Files are uploaded here, once, on the platform; every item reuses their ids.
+    patch = await applier.prepare(
+        session, gateway, settings, dict(data.patch), _decode_files(data.files)
+    )
     if not patch:
         raise ValidationFailed("The patch is empty.", param="patch")
-    applier(data.kind).validate(patch)
+    applier.validate(patch)
 
     job = BulkJob(
         kind=data.kind,
@@ -135,7 +166,7 @@ async def create_job(
             "patch": patch,
         },
     )
-    enqueue_after_commit(session, runtime, "bulk_run", job.id)
+    after_commit.enqueue(session, "bulk_run", job.id)
     return job
 
 
@@ -175,13 +206,15 @@ async def _insert_listed(session: AsyncSession, job_id: str, account_ids: list[s
 
 
 async def get_job(session: AsyncSession, job_id: str, *, for_update: bool = False) -> BulkJob:
-    stmt = select(BulkJob).where(BulkJob.id == job_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    job = await session.scalar(stmt)
-    if job is None:
-        raise NotFound(f"No such bulk job: '{job_id}'", param="id")
-    return job
+    """The job, or a 404 naming it."""
+    return await get_or_404(session, BulkJob, job_id, what="bulk job", for_update=for_update)
+
+
+async def recent_jobs(session: AsyncSession, *, limit: int) -> list[BulkJob]:
+    """The newest jobs first."""
+    return list(
+        await session.scalars(select(BulkJob).order_by(BulkJob.created_at.desc()).limit(limit))
+    )
 
 
 async def item_counts(session: AsyncSession, job_id: str) -> dict[str, int]:
@@ -251,24 +284,78 @@ async def list_items(
     status: str | None,
     limit: int,
     starting_after: int | None,
-) -> tuple[list[BulkJobItem], bool]:
-    stmt = (
-        select(BulkJobItem)
-        .where(BulkJobItem.job_id == job_id)
-        .order_by(BulkJobItem.seq)
-        .limit(limit + 1)
-    )
+) -> Page[BulkJobItem]:
+    """Items in submission order; the cursor is the last item's `id` (its seq)."""
+    stmt = select(BulkJobItem).where(BulkJobItem.job_id == job_id)
     if status:
         stmt = stmt.where(BulkJobItem.status == status)
-    if starting_after is not None:
-        stmt = stmt.where(BulkJobItem.seq > starting_after)
-    rows = list(await session.scalars(stmt))
-    return rows[:limit], len(rows) > limit
+    return await keyset_page(
+        session,
+        stmt,
+        order=BulkJobItem.seq,
+        limit=limit,
+        starting_after=starting_after,
+        descending=False,
+        what="bulk job item",
+    )
 
 
-async def cancel_job(
-    session: AsyncSession, runtime: Runtime, job_id: str, *, actor: str
-) -> BulkJob:
+# A streamed response outlives the request's session (closed once the response
+# starts), so the two readers below read in short sessions of their own, one per page
+# or tick; they only read.
+
+
+async def items_csv(
+    session_maker: async_sessionmaker[AsyncSession], job_id: str, *, page_size: int = 1000
+) -> AsyncIterator[str]:
+    """Every item of the job as CSV text, a page at a time (flat memory whatever its size)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    cursor: int | None = None
+    while True:
+        async with session_maker() as session:
+            page = await list_items(
+                session, job_id, status=None, limit=page_size, starting_after=cursor
+            )
+        for item in page.rows:
+            writer.writerow(
+                [
+                    item.account_id,
+                    item.status,
+                    item.attempts,
+                    item.error_code or "",
+                    item.error_param or "",
+                    item.error_message or "",
+                    item.finished_at.isoformat() if item.finished_at else "",
+                ]
+            )
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if not page.has_more or not page.rows:
+            return
+        cursor = page.rows[-1].seq
+
+
+async def progress(
+    session_maker: async_sessionmaker[AsyncSession], job_id: str, *, every_s: float = 1.0
+) -> AsyncIterator[str]:
+    """The job's progress as JSON, each time it changes (polled every `every_s`), until it ends."""
+    last = None
+    while True:
+        async with session_maker() as session:
+            out = await job_out(session, await get_job(session, job_id))
+        payload = msgspec.json.encode(out).decode()
+        if payload != last:
+            yield payload
+            last = payload
+        if out.status in TERMINAL_JOB_STATUSES:
+            return
+        await asyncio.sleep(every_s)
+
+
+async def cancel_job(session: AsyncSession, job_id: str, *, actor: str) -> BulkJob:
     """Stop a job: items not yet applied end `skipped` (code `cancelled`)."""
     job = await get_job(session, job_id, for_update=True)
     if job.status in TERMINAL_JOB_STATUSES:
@@ -292,7 +379,7 @@ async def cancel_job(
 
 
 async def resume_job(
-    session: AsyncSession, runtime: Runtime, job_id: str, *, actor: str
+    session: AsyncSession, after_commit: AfterCommit, job_id: str, *, actor: str
 ) -> BulkJob:
     """Approve a paused canary: the rest of the accounts follow."""
     job = await get_job(session, job_id, for_update=True)
@@ -305,12 +392,12 @@ async def resume_job(
     await audit.record(
         session, actor=actor, action="bulk_job.resumed", account_id=None, after={"job": job_id}
     )
-    enqueue_after_commit(session, runtime, "bulk_run", job.id)
+    after_commit.enqueue(session, "bulk_run", job.id)
     return job
 
 
 async def retry_failed(
-    session: AsyncSession, runtime: Runtime, job_id: str, *, actor: str
+    session: AsyncSession, after_commit: AfterCommit, job_id: str, *, actor: str
 ) -> BulkJob:
     """Put the failed items back in the queue (same idempotency keys: nothing applies twice)."""
     job = await get_job(session, job_id, for_update=True)
@@ -340,5 +427,5 @@ async def retry_failed(
         account_id=None,
         after={"job": job_id, "items": result.rowcount},  # type: ignore[attr-defined]
     )
-    enqueue_after_commit(session, runtime, "bulk_run", job.id)
+    after_commit.enqueue(session, "bulk_run", job.id)
     return job

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from platform_service.errors import NotFound
 
@@ -18,10 +20,15 @@ async def get_or_404(
     *,
     what: str,
     param: str = "id",
+    by: InstrumentedAttribute[Any] | None = None,
     for_update: bool = False,
 ) -> M:
-    """The row of `model` with primary key `key`, or NotFound("No such {what}: …")."""
-    row = await session.get(model, key, with_for_update=for_update or None)
+    """The row of `model` whose primary key (or column `by`) is `key`, or NotFound."""
+    if by is None:
+        row = await session.get(model, key, with_for_update=for_update or None)
+    else:
+        stmt = select(model).where(by == key)
+        row = await session.scalar(stmt.with_for_update() if for_update else stmt)
     if row is None:
         raise NotFound(f"No such {what}: '{key}'", param=param)
     return row

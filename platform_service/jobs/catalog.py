@@ -20,7 +20,12 @@ JOBS: dict[str, JobSpec] = {
     for spec in (
         JobSpec("worker_heartbeat", maintenance.worker_heartbeat, max_tries=3, timeout_s=30),
         JobSpec("outbox_sweep", outbox.outbox_sweep, max_tries=3, timeout_s=120),
-        JobSpec("import_accounts", accounts.import_accounts, max_tries=5, timeout_s=3600),
+        JobSpec(
+            "import_accounts",
+            accounts.import_accounts,
+            max_tries=accounts.IMPORT_MAX_TRIES,
+            timeout_s=3600,
+        ),
         JobSpec("sync_account", accounts.sync_account, max_tries=6, timeout_s=120),
         JobSpec(
             "ensure_portal_configuration",

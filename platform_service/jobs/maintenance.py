@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
 
 from platform_service.db.base import utcnow
+from platform_service.jobs.context import JobContext
 from platform_service.jobs.models import WorkerHeartbeat
-from platform_service.runtime import Runtime
 
 
-async def worker_heartbeat(ctx: dict[str, Any], source: str | None = None) -> str:
+async def worker_heartbeat(ctx: JobContext, source: str | None = None) -> str:
     """Record that a worker is alive and running jobs (shown by `/health/ready`)."""
-    runtime: Runtime = ctx["runtime"]
     name = source or f"{socket.gethostname()}:{os.getpid()}"
-    async with runtime.session() as session, session.begin():
+    async with ctx["session_maker"]() as session, session.begin():
         row = await session.get(WorkerHeartbeat, name)
         if row is None:
             session.add(WorkerHeartbeat(name=name, last_seen=utcnow(), jobs_seen=1))

@@ -15,17 +15,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_service.jobs.outbox import enqueue_after_commit
+from platform_service.jobs.context import JobContext
 from platform_service.portal.models import PLATFORM, AccountPortalSettings, PortalConfiguration
-from platform_service.portal.sync import configuration_matches, stripe_account_header
-from platform_service.runtime import Runtime
+from platform_service.portal.sync import stripe_account_header
 from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
 
 logger = logging.getLogger(__name__)
 
 
 async def on_portal_configuration_changed(
-    session: AsyncSession, runtime: Runtime, event: dict[str, Any]
+    session: AsyncSession, ctx: JobContext, event: dict[str, Any]
 ) -> None:
     """Notice drift: a configuration the service owns no longer holds what it compiled."""
     obj = (event.get("data") or {}).get("object") or {}
@@ -43,7 +42,7 @@ async def on_portal_configuration_changed(
         return  # not one of ours (a Dashboard default, another integration's)
     try:
         # Events arrive late and out of order: judge the configuration as it is now.
-        live = await runtime.gateway.retrieve_portal_configuration(
+        live = await ctx["gateway"].retrieve_portal_configuration(
             str(config_id), stripe_account=stripe_account_header(home)
         )
     except StripeGatewayError as exc:
@@ -79,4 +78,39 @@ async def on_portal_configuration_changed(
             f"drift: configuration {config_id} was changed outside the service "
             f"({', '.join(differences[:5])})"
         )
-        enqueue_after_commit(session, runtime, "sync_portal_settings", row.account_id)
+        ctx["after_commit"].enqueue(session, "sync_portal_settings", row.account_id)
+
+
+def configuration_matches(compiled: Any, live: Any) -> list[str]:
+    """Paths where Stripe's configuration differs from what the service compiled.
+
+    Only what the service sends is compared (Stripe fills in more); `""` (the
+    API's "unset") matches null and empty lists.
+    """
+    problems: list[str] = []
+    _compare(compiled, live, "", problems)
+    return problems
+
+
+def _empty(value: Any) -> bool:
+    return value in ("", None, [], {})
+
+
+def _compare(sent: Any, live: Any, path: str, problems: list[str]) -> None:
+    if isinstance(sent, dict):
+        if not isinstance(live, dict):
+            problems.append(path or "$")
+            return
+        for key, value in sent.items():
+            _compare(value, live.get(key), f"{path}.{key}" if path else key, problems)
+    elif isinstance(sent, list):
+        if not isinstance(live, list) or len(sent) != len(live):
+            if not (_empty(sent) and _empty(live)):
+                problems.append(path)
+            return
+        for i, (a, b) in enumerate(zip(sent, live, strict=True)):
+            _compare(a, b, f"{path}[{i}]", problems)
+    elif _empty(sent) and _empty(live):
+        return
+    elif sent != live:
+        problems.append(path)

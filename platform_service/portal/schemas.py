@@ -14,22 +14,14 @@ from typing import Any, Literal
 import msgspec
 
 from platform_service.portal.document import PortalSettings, PortalSettingsPatch
-
-
-class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of request bodies: unknown fields are errors, every field named."""
-
-
-class Output(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """Base of responses: defaults are left out."""
-
+from platform_service.schemas import Input, Output
 
 # "account_profile": the business name taken from the connected account itself.
 FieldOrigin = Literal["default", "platform", "account", "account_profile"]
 SyncStatus = Literal["in_sync", "pending", "out_of_sync"]
 
 
-class FieldInfo(msgspec.Struct, kw_only=True):
+class FieldInfo(Output, kw_only=True):
     """Where one leaf of the effective document came from."""
 
     source: FieldOrigin
@@ -83,6 +75,7 @@ class PortalSettingsVersionOut(Output, kw_only=True):
 
 class PortalSettingsVersionList(Output, kw_only=True):
     data: list[PortalSettingsVersionOut]
+    has_more: bool
 
 
 class PortalApplyResult(msgspec.Struct, kw_only=True):

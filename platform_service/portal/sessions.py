@@ -7,20 +7,20 @@ opened, for which customer and flow, by whom.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.accounts.service import get_account
 from platform_service.auth import audit
-from platform_service.branding.service import effective_branding
+from platform_service.branding.service import effective_branding_for
 from platform_service.errors import Conflict, ValidationFailed
-from platform_service.portal import service
 from platform_service.portal.compile import cancel_flow_retention
-from platform_service.portal.document import PortalSettings, PortalSettingsPatch
+from platform_service.portal.document import PortalSettings
+from platform_service.portal.effective import platform_document, platform_patch
 from platform_service.portal.models import AccountPortalSettings
 from platform_service.portal.schemas import (
     PortalSessionCreate,
@@ -28,18 +28,18 @@ from platform_service.portal.schemas import (
     RedirectAfter,
     SubscriptionCancelFlow,
 )
-from platform_service.portal.sync import configuration_home
-from platform_service.runtime import Runtime
-from platform_service.stripe.gateway import PortalSessionCreateParams
+from platform_service.portal.sync import configuration_home, sync_account_portal
+from platform_service.portal.versions import find_row, live_settings
+from platform_service.stripe.gateway import PortalSessionCreateParams, StripeGateway
 from platform_service.stripe.idempotency import idempotency_key
 from platform_service.urls import check_url, url_host
 
 
 def allowed_return_hosts(
-    runtime: Runtime, account_settings: PortalSettings, platform_settings: PortalSettings
+    configured: Iterable[str], account_settings: PortalSettings, platform_settings: PortalSettings
 ) -> set[str]:
     """Hosts a session may send the customer back to (no open redirect through the service)."""
-    hosts = {h.lower() for h in runtime.settings.allowed_return_hosts}
+    hosts = {h.lower() for h in configured}
     for settings in (account_settings, platform_settings):
         url = settings.customisation.default_return_url
         host = url_host(url) if url else None
@@ -134,29 +134,30 @@ def _flow_data(data: PortalSessionCreate, settings: PortalSettings) -> dict[str,
 
 async def create_portal_session(
     session: AsyncSession,
-    runtime: Runtime,
+    gateway: StripeGateway,
     account_id: str,
     data: PortalSessionCreate,
     *,
+    allowed_hosts: Iterable[str],
     actor: str,
     nonce: str,
 ) -> PortalSessionOut:
     """Open a session on the right Stripe account with the account's configuration.
 
-    `nonce` is drawn once per API request: the SDK's retries of this request
-    reuse the key, and no two requests share a (single-use) session.
+    `allowed_hosts` are the platform's configured return hosts. `nonce` is drawn
+    once per API request: the SDK's retries of this request reuse the key, and
+    no two requests share a (single-use) session.
     """
     account = await get_account(session, account_id)
-    row = await session.scalar(
-        select(AccountPortalSettings).where(AccountPortalSettings.account_id == account_id)
-    )
+    platform = await platform_patch(session)
+    row = await find_row(session, account_id)
     if (
         row is None
         or row.configuration_id is None
         or row.stripe_account != configuration_home(account)
     ):
         # Never fail for lack of a configuration: make it now.
-        row = await service.sync_account_portal(session, runtime, account_id, actor=actor)
+        row = await sync_account_portal(session, gateway, account, platform, actor=actor)
     reasons = _unavailable_reasons(account, row)
     if reasons or row.configuration_id is None:
         raise Conflict(
@@ -165,12 +166,10 @@ async def create_portal_session(
             + ".",
             code="portal_unavailable",
         )
-    platform = service.effective_for(
-        await service.platform_patch(session), PortalSettingsPatch(), None
-    ).settings
-    live = await service.live_settings(session, row)
-    settings = live if live is not None else platform
-    hosts = allowed_return_hosts(runtime, settings, platform)
+    platform_settings = platform_document(platform)
+    live = await live_settings(session, row)
+    settings = live if live is not None else platform_settings
+    hosts = allowed_return_hosts(allowed_hosts, settings, platform_settings)
     if data.return_url is not None:
         _check_return_url(data.return_url, "return_url", hosts)
     elif settings.customisation.default_return_url is None:
@@ -189,7 +188,7 @@ async def create_portal_session(
     _check_flow_enabled(data, settings)
 
     # The one resolution rule, over the stored account and platform branding.
-    resolved = await effective_branding(session, account.id)
+    resolved = await effective_branding_for(session, account)
     params: dict[str, Any] = {"customer": data.customer, "configuration": row.configuration_id}
     if data.return_url is not None:
         params["return_url"] = data.return_url
@@ -200,7 +199,7 @@ async def create_portal_session(
     flow_data = _flow_data(data, settings)
     if flow_data is not None:
         params["flow_data"] = flow_data
-    created = await runtime.gateway.create_portal_session(
+    created = await gateway.create_portal_session(
         cast(PortalSessionCreateParams, params),
         stripe_account=resolved.call.stripe_account,
         idempotency_key=idempotency_key("portal.session.create", account.id, nonce),

@@ -1,4 +1,4 @@
-"""Put an account's saved portal settings version on Stripe, sharing identical configurations.
+"""Put an account's portal settings on Stripe, sharing identical configurations.
 
 Where a configuration lives follows the session call shape, so there is one
 rule for both: `resolve_branding`'s `call.stripe_account` (the connected account
@@ -16,6 +16,10 @@ Idempotency keys: a write is unique per (configuration or Stripe account,
 content hash, account, settings version), plus the caller's key when a bulk job
 passes one. The version number matters: a configuration updated from A to B
 and back to A within Stripe's 24-hour key window must not replay the old write.
+
+A failed write is recorded on the account's row (`out_of_sync`, the error) and
+the `StripeGatewayError` re-raised; nothing here commits, so a caller that must
+keep that record runs in `kept_on(session_maker, StripeGatewayError)`.
 """
 
 from __future__ import annotations
@@ -31,14 +35,19 @@ from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.branding.rules import BrandingValues, resolve_branding
 from platform_service.db.base import utcnow
+from platform_service.errors import ValidationFailed
 from platform_service.portal.compile import compile_configuration_update
-from platform_service.portal.document import PortalSettings
+from platform_service.portal.document import PortalSettings, PortalSettingsPatch
+from platform_service.portal.effective import as_patch, dump, effective_for
 from platform_service.portal.models import (
     PLATFORM,
     AccountPortalSettings,
     PortalConfiguration,
     PortalSettingsVersion,
 )
+from platform_service.portal.validation import referenced_ids, validate
+from platform_service.portal.versions import account_row, get_version, new_version
+from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
 from platform_service.stripe.gateway import (
     PortalConfigurationCreateParams,
     PortalConfigurationUpdateParams,
@@ -81,7 +90,7 @@ async def push_version(
     """Make `version` live on Stripe and point `row` at its configuration; returns its id.
 
     Raises `StripeGatewayError` with `row` untouched, so the previous
-    configuration stays current; the caller records the failure.
+    configuration stays current; `push` records the failure.
     """
     home = version.stripe_account
     header = stripe_account_header(home)
@@ -203,36 +212,87 @@ async def _remember(
     return config_id
 
 
-def configuration_matches(compiled: Any, live: Any) -> list[str]:
-    """Paths where Stripe's configuration differs from what the service compiled.
+async def push(
+    session: AsyncSession,
+    gateway: StripeGateway,
+    row: AccountPortalSettings,
+    version: PortalSettingsVersion,
+    *,
+    caller_key: str | None = None,
+) -> None:
+    """`push_version`, recording a failure on `row` (`out_of_sync`, the error) before re-raising."""
+    try:
+        await push_version(session, gateway, row, version, caller_key=caller_key)
+    except StripeGatewayError as exc:
+        row.sync_status = "out_of_sync"
+        row.sync_error = f"Stripe ({exc.kind.value}): {exc.message}"[:2000]
+        raise
 
-    Only what the service sends is compared (Stripe fills in more); `""` (the
-    API's "unset") matches null and empty lists.
+
+async def sync_account_portal(
+    session: AsyncSession,
+    gateway: StripeGateway,
+    account: ConnectedAccount,
+    platform: PortalSettingsPatch,
+    *,
+    actor: str,
+    only_if_missing: bool = False,
+) -> AccountPortalSettings:
+    """Bring the account's configuration up to its effective document (platform changes too).
+
+    With `only_if_missing`, does nothing when the account already has a
+    configuration where its charge model needs it. A document that breaks a
+    rule (e.g. after a platform change) is recorded as out of sync, not sent.
     """
-    problems: list[str] = []
-    _compare(compiled, live, "", problems)
-    return problems
+    row = await account_row(session, account.id, lock=True)
+    home = configuration_home(account)
+    if only_if_missing and row.configuration_id is not None and row.stripe_account == home:
+        return row
+    settings = effective_for(platform, as_patch(row.overrides), account.business_name).settings
+    latest = await get_version(session, account.id, row.version)
+    if latest is None or latest.document != dump(settings) or latest.stripe_account != home:
+        issues = validate(settings)
+        if issues:
+            row.sync_status = "out_of_sync"
+            row.sync_error = f"{issues[0].param}: {issues[0].message}"
+            return row
+        latest = new_version(session, row, settings, home=home, actor=actor)
+        await session.flush()
+    if (
+        row.configuration_id is None
+        or row.live_version != latest.version
+        or row.stripe_account != home
+        or row.sync_status != "in_sync"
+    ):
+        await push(session, gateway, row, latest)
+    return row
 
 
-def _empty(value: Any) -> bool:
-    return value in ("", None, [], {})
-
-
-def _compare(sent: Any, live: Any, path: str, problems: list[str]) -> None:
-    if isinstance(sent, dict):
-        if not isinstance(live, dict):
-            problems.append(path or "$")
-            return
-        for key, value in sent.items():
-            _compare(value, live.get(key), f"{path}.{key}" if path else key, problems)
-    elif isinstance(sent, list):
-        if not isinstance(live, list) or len(sent) != len(live):
-            if not (_empty(sent) and _empty(live)):
-                problems.append(path)
-            return
-        for i, (a, b) in enumerate(zip(sent, live, strict=True)):
-            _compare(a, b, f"{path}[{i}]", problems)
-    elif _empty(sent) and _empty(live):
-        return
-    elif sent != live:
-        problems.append(path)
+async def check_references(gateway: StripeGateway, settings: PortalSettings, home: str) -> None:
+    """Products, prices and the coupon exist on the Stripe account the configuration lives on."""
+    header = stripe_account_header(home)
+    where = "the platform" if header is None else f"account {header}"
+    for ref in referenced_ids(settings):
+        try:
+            if ref.kind == "product":
+                await gateway.retrieve_product(ref.id, stripe_account=header)
+            elif ref.kind == "coupon":
+                await gateway.retrieve_coupon(ref.id, stripe_account=header)
+            else:
+                price = await gateway.retrieve_price(ref.id, stripe_account=header)
+                if ref.product is not None and price.get("product") != ref.product:
+                    raise ValidationFailed(
+                        f"Price {ref.id} belongs to product {price.get('product')}, not "
+                        f"{ref.product}; list it under its own product.",
+                        code="price_not_in_product",
+                        param=ref.param,
+                    )
+        except StripeGatewayError as exc:
+            if exc.kind is not StripeErrorKind.RESOURCE_MISSING:
+                raise
+            raise ValidationFailed(
+                f"No such {ref.kind} '{ref.id}' on {where}, where this account's portal "
+                "configuration lives.",
+                code="resource_missing",
+                param=ref.param,
+            ) from None

@@ -3,12 +3,17 @@
 The pages read and act through the same services as the JSON API. The key is
 kept in an HttpOnly, SameSite=Strict cookie, which only these pages (and the
 branding preview) accept; the JSON API stays Bearer-only, so a cookie can't be
-ridden cross-site into it.
+ridden cross-site into it. What a page links to for download (a job's items
+CSV) is therefore served under `/ui` too.
+
+Actions are form posts answered with a 303 back to the page; the request's
+writes commit on it like a JSON 200 (`db.transaction`, rule 1).
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,19 +21,26 @@ from litestar import Controller, Request, Response, Router, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
-from litestar.response import Redirect, Template
-from sqlalchemy import select
+from litestar.response import Redirect, Stream, Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts import service as accounts
-from platform_service.accounts.onboarding import OnboardingStatus
+from platform_service.accounts.onboarding import OnboardingStatus, create_onboarding_link
 from platform_service.auth.guard import COOKIE_NAME as COOKIE
 from platform_service.auth.keys import Caller, authenticate
-from platform_service.branding.service import effective_branding
+from platform_service.branding.service import effective_branding_for
 from platform_service.bulk import service as bulk
 from platform_service.bulk.models import BulkJob
-from platform_service.deps import DbSession, RuntimeDep
+from platform_service.bulk.routes import csv_download
+from platform_service.deps import (
+    AfterCommitDep,
+    DbSession,
+    GatewayDep,
+    PublicUrlDep,
+    SessionMakerDep,
+)
 from platform_service.errors import NotFound, ServiceError
-from platform_service.portal.service import get_account_settings
+from platform_service.portal.settings import get_account_settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -48,9 +60,12 @@ def web_caller(request: Request[Any, Any, Any]) -> Caller:
     return caller
 
 
-def _require_admin(caller: Caller) -> None:
+def _admin(request: Request[Any, Any, Any]) -> Caller:
+    """The signed-in caller, an admin: anyone else gets the 404 of a missing page."""
+    caller = web_caller(request)
     if not caller.is_admin:
         raise NotFound("No such page.")
+    return caller
 
 
 class LoginController(Controller):
@@ -119,10 +134,9 @@ class PagesController(Controller):
         status: FromQuery[str | None] = None,
         starting_after: FromQuery[str | None] = None,
     ) -> Template:
-        caller = web_caller(request)
-        _require_admin(caller)
+        caller = _admin(request)
         valid_status = status if status in {s.value for s in OnboardingStatus} else None
-        rows, has_more = await accounts.list_accounts(
+        page = await accounts.list_accounts(
             db_session,
             limit=50,
             q=q or None,
@@ -133,8 +147,8 @@ class PagesController(Controller):
             template_name="web/accounts.html",
             context={
                 "caller": caller,
-                "accounts": [accounts.account_out(r) for r in rows],
-                "has_more": has_more,
+                "accounts": [accounts.account_out(r) for r in page.rows],
+                "has_more": page.has_more,
                 "q": q or "",
                 "status": valid_status or "",
                 "statuses": [s.value for s in OnboardingStatus],
@@ -148,12 +162,17 @@ class PagesController(Controller):
         caller = web_caller(request)
         if not caller.can_access(account_id):
             raise NotFound(f"No such account: '{account_id}'")
-        account = accounts.account_out(await accounts.get_account(db_session, account_id))
-        branding = await effective_branding(db_session, account_id)
+        row = await accounts.get_account(db_session, account_id)
+        branding = await effective_branding_for(db_session, row)
         portal = await get_account_settings(db_session, account_id)
         return Template(
             template_name="web/account.html",
-            context={"caller": caller, "account": account, "branding": branding, "portal": portal},
+            context={
+                "caller": caller,
+                "account": accounts.account_out(row),
+                "branding": branding,
+                "portal": portal,
+            },
         )
 
     @post("/accounts/{account_id:str}/onboarding-link", status_code=303)
@@ -161,22 +180,23 @@ class PagesController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: DbSession,
-        runtime: RuntimeDep,
+        gateway: GatewayDep,
+        public_url: PublicUrlDep,
         account_id: FromPath[str],
     ) -> Redirect:
         """Mint a hosted onboarding link and send the browser there; it comes back to this page."""
         caller = web_caller(request)
         if not caller.can_access(account_id):
             raise NotFound(f"No such account: '{account_id}'")
-        back = f"{runtime.public_url.rstrip('/')}/ui/accounts/{account_id}"
-        url, _ = await accounts.create_onboarding_link(
+        # The link's refresh token is written in this request: the 303 commits it.
+        url, _ = await create_onboarding_link(
             db_session,
-            runtime.gateway,
+            gateway,
             account_id,
             link_type="onboarding",
-            return_url=back,
+            return_url=f"{public_url.rstrip('/')}/ui/accounts/{account_id}",
             refresh_url=None,
-            public_url=runtime.public_url,
+            public_url=public_url,
             actor=caller.actor,
             nonce=secrets.token_hex(8),
         )
@@ -184,11 +204,8 @@ class PagesController(Controller):
 
     @get("/bulk-jobs")
     async def bulk_jobs(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
-        caller = web_caller(request)
-        _require_admin(caller)
-        jobs = list(
-            await db_session.scalars(select(BulkJob).order_by(BulkJob.created_at.desc()).limit(50))
-        )
+        caller = _admin(request)
+        jobs = await bulk.recent_jobs(db_session, limit=50)
         return Template(
             template_name="web/bulk_jobs.html",
             context={"caller": caller, "jobs": [await bulk.job_out(db_session, j) for j in jobs]},
@@ -196,12 +213,15 @@ class PagesController(Controller):
 
     @get("/bulk-jobs/{job_id:str}")
     async def bulk_job(
-        self, request: Request[Any, Any, Any], db_session: DbSession, job_id: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        job_id: FromPath[str],
+        error: FromQuery[str | None] = None,
     ) -> Template:
-        caller = web_caller(request)
-        _require_admin(caller)
+        caller = _admin(request)
         job = await bulk.job_out(db_session, await bulk.get_job(db_session, job_id))
-        failed, _ = await bulk.list_items(
+        failed = await bulk.list_items(
             db_session, job_id, status="failed", limit=50, starting_after=None
         )
         done = job.succeeded + job.failed + job.skipped
@@ -210,35 +230,81 @@ class PagesController(Controller):
             context={
                 "caller": caller,
                 "job": job,
-                "failed": [bulk.item_out(i) for i in failed],
+                "error": error,
+                "failed": [bulk.item_out(i) for i in failed.rows],
                 "percent": int(100 * done / job.total) if job.total else 100,
                 "live": job.status in ("queued", "running"),
             },
         )
 
-    @post("/bulk-jobs/{job_id:str}/{action:str}", status_code=303)
-    async def bulk_action(
+    @get("/bulk-jobs/{job_id:str}/items.csv", media_type="text/csv")
+    async def bulk_job_csv(
         self,
         request: Request[Any, Any, Any],
         db_session: DbSession,
-        runtime: RuntimeDep,
+        session_maker: SessionMakerDep,
         job_id: FromPath[str],
-        action: FromPath[str],
-    ) -> Response[Any]:
-        caller = web_caller(request)
-        _require_admin(caller)
-        actions = {
-            "cancel": bulk.cancel_job,
-            "resume": bulk.resume_job,
-            "retry-failed": bulk.retry_failed,
-        }
-        if action not in actions:
-            raise NotFound("No such action.")
-        try:
-            await actions[action](db_session, runtime, job_id, actor=caller.actor)
-        except ServiceError as exc:
-            return Redirect(f"/ui/bulk-jobs/{job_id}?error={exc.code}", status_code=303)
-        return Redirect(f"/ui/bulk-jobs/{job_id}", status_code=303)
+    ) -> Stream:
+        """The API's items CSV, for a browser signed in with the console cookie."""
+        _admin(request)
+        await bulk.get_job(db_session, job_id)
+        return csv_download(session_maker, job_id)
+
+    @post("/bulk-jobs/{job_id:str}/cancel", status_code=303)
+    async def cancel(
+        self, request: Request[Any, Any, Any], db_session: DbSession, job_id: FromPath[str]
+    ) -> Redirect:
+        caller = _admin(request)
+        return await _act(
+            db_session, job_id, lambda: bulk.cancel_job(db_session, job_id, actor=caller.actor)
+        )
+
+    @post("/bulk-jobs/{job_id:str}/resume", status_code=303)
+    async def resume(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        after_commit: AfterCommitDep,
+        job_id: FromPath[str],
+    ) -> Redirect:
+        """Approve a paused canary: the rest of the accounts follow."""
+        caller = _admin(request)
+        return await _act(
+            db_session,
+            job_id,
+            lambda: bulk.resume_job(db_session, after_commit, job_id, actor=caller.actor),
+        )
+
+    @post("/bulk-jobs/{job_id:str}/retry-failed", status_code=303)
+    async def retry_failed(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        after_commit: AfterCommitDep,
+        job_id: FromPath[str],
+    ) -> Redirect:
+        caller = _admin(request)
+        return await _act(
+            db_session,
+            job_id,
+            lambda: bulk.retry_failed(db_session, after_commit, job_id, actor=caller.actor),
+        )
+
+
+async def _act(
+    session: AsyncSession, job_id: str, action: Callable[[], Awaitable[BulkJob]]
+) -> Redirect:
+    """Run a job action and go back to the job's page, with the refusal's code if refused.
+
+    The redirect commits the request (2xx and 3xx do), so a refused action runs in a
+    savepoint: whatever it wrote before refusing is rolled back, not committed.
+    """
+    try:
+        async with session.begin_nested():
+            await action()
+    except ServiceError as exc:
+        return Redirect(f"/ui/bulk-jobs/{job_id}?error={exc.code}", status_code=303)
+    return Redirect(f"/ui/bulk-jobs/{job_id}", status_code=303)
 
 
 def web_router() -> Router:

@@ -2,9 +2,10 @@
 
 Handlers live in the domains and know nothing of the inbox: each gets the job's
 session (its writes commit together with the event's `processed` stamp), the
-runtime (for the gateway) and the stored event payload. Stripe delivers at least
-once and out of order, so a handler must be safe to run twice and on a stale
-event; refetching the object from Stripe is the usual way.
+job's `ctx` (for `ctx["gateway"]`, `ctx["after_commit"]`) and the stored event
+payload. Stripe delivers at least once and out of order, so a handler must be
+safe to run twice and on a stale event; refetching the object from Stripe is
+the usual way.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from platform_service.accounts.events import (
     on_capability_updated,
 )
 from platform_service.branding.events import on_account_updated_branding
+from platform_service.jobs.context import JobContext
 from platform_service.portal.events import on_portal_configuration_changed
-from platform_service.runtime import Runtime
 
-Handler = Callable[[AsyncSession, Runtime, dict[str, Any]], Awaitable[None]]
+Handler = Callable[[AsyncSession, JobContext, dict[str, Any]], Awaitable[None]]
 
 # Read at processing time (never captured at import), so tests can add handlers
 # with `monkeypatch.setitem(HANDLERS, ...)`.

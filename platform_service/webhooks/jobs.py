@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from arq import Retry
 
-from platform_service.runtime import Runtime
+from platform_service.jobs.context import JobContext, job_try
 from platform_service.webhooks import service
 
 # Tries per enqueue (a replay starts a new count); the last failure is the dead letter.
@@ -22,20 +20,17 @@ def backoff_s(job_try: int) -> float:
     return float(min(BACKOFF_BASE_S * 2 ** (job_try - 1), BACKOFF_MAX_S))
 
 
-async def process_webhook_event(ctx: dict[str, Any], event_id: int) -> str:
+async def process_webhook_event(ctx: JobContext, event_id: int) -> str:
     """Run the domain handlers of one stored Stripe event, once."""
-    runtime: Runtime = ctx["runtime"]
-    job_try = int(ctx.get("job_try") or 1)
+    attempt = job_try(ctx)
     # arq refuses to start a try past max_tries without calling us, so the last
     # try we do see must record the dead letter itself.
-    outcome = await service.process_event(runtime, event_id, final_try=job_try >= MAX_TRIES)
+    outcome = await service.process_event(ctx, event_id, final_try=attempt >= MAX_TRIES)
     if outcome.retry:
-        raise Retry(defer=backoff_s(job_try))
+        raise Retry(defer=backoff_s(attempt))
     return outcome.status
 
 
-async def sweep_webhook_events(ctx: dict[str, Any]) -> int:
+async def sweep_webhook_events(ctx: JobContext) -> int:
     """Re-enqueue events committed but never enqueued, or stuck with a dead worker."""
-    runtime: Runtime = ctx["runtime"]
-    assert runtime.queue is not None, "the worker and the app start the queue"
-    return await service.sweep(runtime, runtime.queue)
+    return await service.sweep(ctx["session_maker"], ctx["after_commit"])

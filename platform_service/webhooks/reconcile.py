@@ -26,9 +26,12 @@ from sqlalchemy import func, select
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.accounts.service import LOST_ACCESS, sync_account, sync_stale_accounts
 from platform_service.db.base import utcnow
-from platform_service.jobs.queue import JobQueue
-from platform_service.runtime import Runtime
+from platform_service.db.transaction import SessionMaker
+from platform_service.jobs.context import JobContext
+from platform_service.jobs.outbox import AfterCommit
+from platform_service.settings import Settings
 from platform_service.stripe.errors import StripeGatewayError
+from platform_service.stripe.gateway import StripeGateway
 from platform_service.webhooks import service
 from platform_service.webhooks.models import EventSource, ReconcileCursor, ReconcileRun
 
@@ -70,17 +73,17 @@ class ReconcileReport:
 PLATFORM_SCOPE = "platform"
 
 
-async def _cursors(runtime: Runtime) -> dict[str, datetime]:
-    async with runtime.session() as session:
+async def _cursors(session_maker: SessionMaker) -> dict[str, datetime]:
+    async with session_maker() as session:
         rows = await session.execute(select(ReconcileCursor.scope, ReconcileCursor.listed_until))
         return {scope: until for scope, until in rows}
 
 
 async def _accounts_to_scan(
-    runtime: Runtime, cursors: dict[str, datetime], limit: int
+    session_maker: SessionMaker, cursors: dict[str, datetime], limit: int
 ) -> list[str]:
     """Up to `limit` connected accounts, those never (or least recently) listed first."""
-    async with runtime.session() as session:
+    async with session_maker() as session:
         ids = list(
             await session.scalars(
                 select(ConnectedAccount.id)
@@ -101,15 +104,18 @@ def _since_for(scope: str, cursors: dict[str, datetime], now: datetime) -> datet
 
 
 async def _pull_events(
-    runtime: Runtime,
-    queue: JobQueue,
+    session_maker: SessionMaker,
+    gateway: StripeGateway,
+    after_commit: AfterCommit,
     report: ReconcileReport,
     stripe_account: str | None,
     since: datetime,
+    *,
     max_events: int,
+    live_mode: bool,
 ) -> None:
     events: list[dict[str, Any]] = []
-    async for event in runtime.gateway.iter_events(
+    async for event in gateway.iter_events(
         stripe_account=stripe_account, created_gte=int(since.timestamp())
     ):
         events.append(event)
@@ -126,14 +132,13 @@ async def _pull_events(
             break
     report.events_seen += len(events)
     source = EventSource.RECONCILE
-    live = runtime.settings.stripe_live_mode
     to_enqueue: list[int] = []
-    async with runtime.session() as session, session.begin():
+    async with session_maker() as session, session.begin():
         for event in events:
             if stripe_account is not None and not event.get("account"):
                 event["account"] = stripe_account
             try:
-                recorded = await service.record(session, event, source=source, live_mode=live)
+                recorded = await service.record(session, event, source=source, live_mode=live_mode)
             except service.WebhookRejected:
                 continue
             if not recorded.duplicate:
@@ -141,19 +146,21 @@ async def _pull_events(
             if recorded.needs_job and recorded.row_id is not None:
                 to_enqueue.append(recorded.row_id)
     # Oldest first, so handlers meet the events in the order Stripe created them.
-    report.events_enqueued += await service.enqueue_quietly(queue, sorted(to_enqueue))
+    report.events_enqueued += await service.enqueue_committed(after_commit, sorted(to_enqueue))
 
 
-async def _refetch_quietly(runtime: Runtime, account_id: str) -> None:
+async def _refetch_quietly(
+    session_maker: SessionMaker, gateway: StripeGateway, account_id: str
+) -> None:
     try:
-        async with runtime.session() as session, session.begin():
-            await sync_account(session, runtime.gateway, account_id, actor="system:reconcile")
+        async with session_maker() as session, session.begin():
+            await sync_account(session, gateway, account_id, actor="system:reconcile")
     except Exception as exc:
         logger.warning("reconcile: refetch of %s failed: %s", account_id, exc)
 
 
-async def _advance(runtime: Runtime, scope: str, listed_until: datetime) -> None:
-    async with runtime.session() as session, session.begin():
+async def _advance(session_maker: SessionMaker, scope: str, listed_until: datetime) -> None:
+    async with session_maker() as session, session.begin():
         cursor = await session.get(ReconcileCursor, scope)
         if cursor is None:
             session.add(ReconcileCursor(scope=scope, listed_until=listed_until))
@@ -162,8 +169,10 @@ async def _advance(runtime: Runtime, scope: str, listed_until: datetime) -> None
 
 
 async def reconcile(
-    runtime: Runtime,
-    queue: JobQueue,
+    session_maker: SessionMaker,
+    gateway: StripeGateway,
+    after_commit: AfterCommit,
+    settings: Settings,
     *,
     since: datetime | None = None,
     max_accounts: int = MAX_ACCOUNTS_PER_RUN,
@@ -176,19 +185,29 @@ async def reconcile(
     for every scope, e.g. to re-read a known outage.
     """
     now = utcnow()
-    cursors = await _cursors(runtime)
+    cursors = await _cursors(session_maker)
     report = ReconcileReport(since=since or _since_for(PLATFORM_SCOPE, cursors, now))
-    async with runtime.session() as session, session.begin():
+    async with session_maker() as session, session.begin():
         run = ReconcileRun(started_at=now, since=since)
         session.add(run)
-    scopes: list[str | None] = [None, *await _accounts_to_scan(runtime, cursors, max_accounts)]
+    accounts = await _accounts_to_scan(session_maker, cursors, max_accounts)
+    scopes: list[str | None] = [None, *accounts]
     first_error: str | None = None
     for stripe_account in scopes:
         scope = stripe_account or PLATFORM_SCOPE
         scope_since = since or _since_for(scope, cursors, now)
         report.since = min(report.since, scope_since)
         try:
-            await _pull_events(runtime, queue, report, stripe_account, scope_since, max_events)
+            await _pull_events(
+                session_maker,
+                gateway,
+                after_commit,
+                report,
+                stripe_account,
+                scope_since,
+                max_events=max_events,
+                live_mode=settings.stripe_live_mode,
+            )
         except Exception as exc:
             # One unreachable account (deauthorized, 5xx) must not stop the others; its
             # cursor stays put so the next run retries the same window.
@@ -201,18 +220,18 @@ async def reconcile(
                 and exc.kind in LOST_ACCESS
             ):
                 # The platform lost the account: record it, so later runs skip it.
-                await _refetch_quietly(runtime, stripe_account)
+                await _refetch_quietly(session_maker, gateway, stripe_account)
         else:
-            await _advance(runtime, scope, now)
+            await _advance(session_maker, scope, now)
         if stripe_account is not None:
             report.accounts_scanned += 1
     if sync_accounts:
         try:
-            async with runtime.session() as session, session.begin():
+            async with session_maker() as session, session.begin():
                 report.accounts_synced = await sync_stale_accounts(
                     session,
-                    runtime.gateway,
-                    older_than=timedelta(seconds=runtime.settings.reconcile_stale_after_s),
+                    gateway,
+                    older_than=timedelta(seconds=settings.reconcile_stale_after_s),
                     limit=ACCOUNT_SYNC_LIMIT,
                 )
         except Exception as exc:
@@ -221,7 +240,7 @@ async def reconcile(
             report.errors += 1
             first_error = first_error or f"account sync: {exc}"
             logger.warning("reconcile: account sync failed: %s", exc)
-    async with runtime.session() as session, session.begin():
+    async with session_maker() as session, session.begin():
         row = await session.get(ReconcileRun, run.id)
         assert row is not None
         row.since = report.since
@@ -235,18 +254,17 @@ async def reconcile(
     return report
 
 
-async def reconcile_stripe(ctx: dict[str, Any], force: bool = False) -> dict[str, Any] | None:
+async def reconcile_stripe(ctx: JobContext, force: bool = False) -> dict[str, Any] | None:
     """Reconcile when `reconcile_interval_s` has passed since the last run started."""
-    runtime: Runtime = ctx["runtime"]
-    assert runtime.queue is not None, "the worker and the app start the queue"
+    session_maker, settings = ctx["session_maker"], ctx["settings"]
     if not force:
-        async with runtime.session() as session:
+        async with session_maker() as session:
             last = await session.scalar(select(func.max(ReconcileRun.started_at)))
-        interval = timedelta(seconds=runtime.settings.reconcile_interval_s)
+        interval = timedelta(seconds=settings.reconcile_interval_s)
         # A little slack so a run that started a few seconds late doesn't skip a slot.
         if last is not None and utcnow() - last < interval - timedelta(seconds=30):
             return None
-    report = await reconcile(runtime, runtime.queue)
+    report = await reconcile(session_maker, ctx["gateway"], ctx["after_commit"], settings)
     return report.as_dict()
 
 

@@ -16,8 +16,13 @@ from litestar.params import (
 from litestar.status_codes import HTTP_200_OK
 
 from platform_service.auth.guard import admin_only
-from platform_service.deps import QueueDep, RuntimeDep
-from platform_service.jobs.queue import JobQueue
+from platform_service.deps import (
+    AfterCommitDep,
+    DbSession,
+    GatewayDep,
+    SettingsDep,
+    WebhookSecretsDep,
+)
 from platform_service.webhooks import service
 from platform_service.webhooks.models import EventSource
 from platform_service.webhooks.schemas import (
@@ -31,20 +36,16 @@ from platform_service.webhooks.schemas import (
 )
 
 EventId = FromPath[str]
-# A Protocol: nothing to validate, and msgspec cannot isinstance-check it.
 # Optional here so a missing header gets the service's 400, not a generic validation error.
 SignatureHeader = Annotated[str | None, HeaderParameter(name="Stripe-Signature")]
 
 
-async def _receive(
-    body: bytes, signature: str | None, runtime: RuntimeDep, queue: JobQueue, source: EventSource
-) -> WebhookAck:
-    recorded = await service.receive(runtime, queue, body, signature, source=source)
-    return WebhookAck(received=True, status=recorded.status, duplicate=recorded.duplicate)
-
-
 class StripeWebhookController(Controller):
-    """Public (signature-verified) endpoints Stripe delivers to."""
+    """Public (signature-verified) endpoints Stripe delivers to.
+
+    The event row commits with the request's `db_session`; its job is queued
+    after that commit, and the sweep queues it if the process dies in between.
+    """
 
     path = "/v1/webhooks/stripe"
     tags = ["Webhooks"]
@@ -58,12 +59,25 @@ class StripeWebhookController(Controller):
     async def receive_platform(
         self,
         body: RawBody,
-        runtime: RuntimeDep,
-        queue: QueueDep,
+        db_session: DbSession,
+        gateway: GatewayDep,
+        after_commit: AfterCommitDep,
+        webhook_secrets: WebhookSecretsDep,
+        settings: SettingsDep,
         stripe_signature: SignatureHeader = None,
     ) -> WebhookAck:
         # The signature covers the exact bytes Stripe sent: never a re-serialised body.
-        return await _receive(body, stripe_signature, runtime, queue, EventSource.PLATFORM)
+        recorded = await service.receive(
+            db_session,
+            gateway,
+            after_commit,
+            body,
+            stripe_signature,
+            secrets=webhook_secrets.platform,
+            source=EventSource.PLATFORM,
+            live_mode=settings.stripe_live_mode,
+        )
+        return _ack(recorded)
 
     @post(
         "/connect",
@@ -74,11 +88,28 @@ class StripeWebhookController(Controller):
     async def receive_connect(
         self,
         body: RawBody,
-        runtime: RuntimeDep,
-        queue: QueueDep,
+        db_session: DbSession,
+        gateway: GatewayDep,
+        after_commit: AfterCommitDep,
+        webhook_secrets: WebhookSecretsDep,
+        settings: SettingsDep,
         stripe_signature: SignatureHeader = None,
     ) -> WebhookAck:
-        return await _receive(body, stripe_signature, runtime, queue, EventSource.CONNECT)
+        recorded = await service.receive(
+            db_session,
+            gateway,
+            after_commit,
+            body,
+            stripe_signature,
+            secrets=webhook_secrets.connect,
+            source=EventSource.CONNECT,
+            live_mode=settings.stripe_live_mode,
+        )
+        return _ack(recorded)
+
+
+def _ack(recorded: service.Recorded) -> WebhookAck:
+    return WebhookAck(received=True, status=recorded.status, duplicate=recorded.duplicate)
 
 
 class WebhookEventController(Controller):
@@ -91,7 +122,7 @@ class WebhookEventController(Controller):
     @get(operation_id="ListWebhookEvents", summary="Stored Stripe events, newest first")
     async def list_webhook_events(
         self,
-        runtime: RuntimeDep,
+        db_session: DbSession,
         type: FromQuery[str | None] = None,
         account_id: FromQuery[str | None] = None,
         status: FromQuery[EventStatusName | None] = None,
@@ -99,23 +130,22 @@ class WebhookEventController(Controller):
         include_payload: FromQuery[bool] = False,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> WebhookEventList:
-        async with runtime.session() as session:
-            rows, has_more = await service.list_events(
-                session,
-                limit=limit,
-                starting_after=starting_after,
-                type_=type,
-                account_id=account_id,
-                status=status,
-            )
+        page = await service.list_events(
+            db_session,
+            limit=limit,
+            starting_after=starting_after,
+            type_=type,
+            account_id=account_id,
+            status=status,
+        )
         return WebhookEventList(
-            data=[event_out(r, with_payload=include_payload) for r in rows], has_more=has_more
+            data=[event_out(r, with_payload=include_payload) for r in page.rows],
+            has_more=page.has_more,
         )
 
     @get("/{event_id:str}", operation_id="GetWebhookEvent", summary="One stored event")
-    async def get_webhook_event(self, runtime: RuntimeDep, event_id: EventId) -> WebhookEventOut:
-        async with runtime.session() as session:
-            row = await service.get_event(session, event_id)
+    async def get_webhook_event(self, db_session: DbSession, event_id: EventId) -> WebhookEventOut:
+        row = await service.get_event(db_session, event_id)
         return event_out(row, with_payload=True)
 
     @post(
@@ -125,12 +155,9 @@ class WebhookEventController(Controller):
         status_code=HTTP_200_OK,
     )
     async def replay_webhook_event(
-        self, runtime: RuntimeDep, queue: QueueDep, event_id: EventId
+        self, db_session: DbSession, after_commit: AfterCommitDep, event_id: EventId
     ) -> WebhookEventOut:
-        # Own transaction: the job is enqueued only once the reset is committed.
-        async with runtime.session() as session, session.begin():
-            row = await service.replay_event(session, event_id)
-        await service.enqueue_quietly(queue, [row.id])
+        row = await service.replay_event(db_session, after_commit, event_id)
         return event_out(row, with_payload=False)
 
     @post(
@@ -140,16 +167,18 @@ class WebhookEventController(Controller):
         status_code=HTTP_200_OK,
     )
     async def replay_webhook_events(
-        self, runtime: RuntimeDep, queue: QueueDep, data: JSONBody[WebhookReplayFilter]
+        self,
+        db_session: DbSession,
+        after_commit: AfterCommitDep,
+        data: JSONBody[WebhookReplayFilter],
     ) -> WebhookReplayResult:
-        async with runtime.session() as session, session.begin():
-            ids = await service.replay_matching(
-                session,
-                limit=data.limit,
-                type_=data.type,
-                account_id=data.account_id,
-                status=data.status,
-                since=data.since,
-            )
-        await service.enqueue_quietly(queue, ids)
-        return WebhookReplayResult(count=len(ids))
+        count = await service.replay_matching(
+            db_session,
+            after_commit,
+            limit=data.limit,
+            type_=data.type,
+            account_id=data.account_id,
+            status=data.status,
+            since=data.since,
+        )
+        return WebhookReplayResult(count=count)

@@ -7,17 +7,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from platform_service.schemas import Input, Output
 from platform_service.webhooks.models import WebhookEvent
 
 EventStatusName = Literal["pending", "processing", "processed", "failed", "ignored", "unhandled"]
-
-
-class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of request bodies: unknown fields are an error, not silently dropped."""
-
-
-class Output(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """Base of responses: unset optional fields are left out."""
 
 
 class WebhookAck(Output, kw_only=True):

@@ -3,9 +3,10 @@
 The shape follows Stripe's advice and STYLE habit 2: a delivery is verified,
 recorded under its unique event id, acknowledged, and processed later by a job
 that commits the handlers' effects together with the `processed` stamp. Jobs
-are enqueued only after the row is committed; `sweep` catches the ones whose
-enqueue never happened (a crash between commit and enqueue, Redis down) or
-whose worker died mid-run.
+are enqueued only after the row is committed (`AfterCommit`, `durable=False`:
+the pending row with its `enqueued_at` stamp is its own outbox); `sweep`
+catches the ones whose enqueue never happened (a crash between commit and
+enqueue, Redis down) or whose worker died mid-run.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.db.base import utcnow
+from platform_service.db.transaction import SessionMaker
 from platform_service.errors import Conflict, NotFound, ServiceError, ValidationFailed
-from platform_service.jobs.queue import JobQueue
-from platform_service.runtime import Runtime
+from platform_service.jobs.context import JobContext
+from platform_service.jobs.outbox import AfterCommit
+from platform_service.pagination import Page, keyset_page
 from platform_service.stripe.gateway import StripeGateway, StripeGatewayError
 from platform_service.webhooks.dispatch import handlers_for
 from platform_service.webhooks.models import (
@@ -202,43 +205,30 @@ async def record(
 
 
 async def receive(
-    runtime: Runtime,
-    queue: JobQueue,
+    session: AsyncSession,
+    gateway: StripeGateway,
+    after_commit: AfterCommit,
     payload: bytes,
     sig_header: str | None,
     *,
+    secrets: Sequence[str],
     source: EventSource,
+    live_mode: bool,
 ) -> Recorded:
-    """Verify, store once, commit, then enqueue: one webhook delivery."""
-    secrets = (
-        runtime.connect_webhook_secrets
-        if source == EventSource.CONNECT
-        else runtime.webhook_secrets
-    )
-    event = verify(runtime.gateway, payload, sig_header, secrets)
-    # An explicit transaction rather than the request's autocommit session: the
-    # job must be enqueued after the commit, and the request's commit happens only
-    # once the handler has returned.
-    async with runtime.session() as session, session.begin():
-        recorded = await record(
-            session, event, source=source, live_mode=runtime.settings.stripe_live_mode
-        )
-    if recorded.needs_job and recorded.row_id is not None:
-        await enqueue_quietly(queue, [recorded.row_id])
+    """Verify and store one webhook delivery; its job is queued once the caller commits."""
+    event = verify(gateway, payload, sig_header, secrets)
+    recorded = await record(session, event, source=source, live_mode=live_mode)
+    if recorded.needs_job:
+        after_commit.enqueue(session, PROCESS_JOB, recorded.row_id, durable=False)
     return recorded
 
 
-async def enqueue_quietly(queue: JobQueue, row_ids: Sequence[int]) -> int:
-    """Enqueue processing jobs; a failure is logged, not raised, since the sweep retries it."""
-    done = 0
-    for row_id in row_ids:
-        try:
-            await queue.enqueue(PROCESS_JOB, row_id)
-        except Exception:
-            logger.exception("could not enqueue webhook event %s; the sweep will", row_id)
-            continue
-        done += 1
-    return done
+async def enqueue_committed(after_commit: AfterCommit, row_ids: Sequence[int]) -> int:
+    """Queue the jobs of events already committed pending (sweep, reconcile); returns how many.
+
+    A failed enqueue is logged, not raised: the row stays pending and the sweep retries it.
+    """
+    return await after_commit.dispatch([(None, PROCESS_JOB, [row_id]) for row_id in row_ids])
 
 
 # -- processing -------------------------------------------------------------------
@@ -287,8 +277,8 @@ async def _note_object_version(session: AsyncSession, row: WebhookEvent) -> bool
     return False
 
 
-async def _claim(runtime: Runtime, event_id: int) -> WebhookEvent | None:
-    async with runtime.session() as session, session.begin():
+async def _claim(session_maker: SessionMaker, event_id: int) -> WebhookEvent | None:
+    async with session_maker() as session, session.begin():
         row = await session.get(WebhookEvent, event_id, with_for_update=True)
         if row is None or row.status not in (EventStatus.PENDING, EventStatus.PROCESSING):
             return row
@@ -299,16 +289,17 @@ async def _claim(runtime: Runtime, event_id: int) -> WebhookEvent | None:
         return row
 
 
-async def process_event(runtime: Runtime, event_id: int, *, final_try: bool) -> Outcome:
+async def process_event(ctx: JobContext, event_id: int, *, final_try: bool) -> Outcome:
     """Run the handlers of one stored event once; the job turns `retry` into arq's Retry."""
-    claimed = await _claim(runtime, event_id)
+    session_maker = ctx["session_maker"]
+    claimed = await _claim(session_maker, event_id)
     if claimed is None:
         return Outcome("missing")
     if claimed.status != EventStatus.PROCESSING:
         return Outcome(claimed.status)
     handlers = handlers_for(claimed.type)
     try:
-        async with runtime.session() as session, session.begin():
+        async with session_maker() as session, session.begin():
             row = await session.get(
                 WebhookEvent, event_id, with_for_update=True, populate_existing=True
             )
@@ -321,7 +312,7 @@ async def process_event(runtime: Runtime, event_id: int, *, final_try: bool) -> 
             row.stale = await _note_object_version(session, row)
             async with asyncio.timeout(HANDLER_TIMEOUT_S):
                 for handler in handlers:
-                    await handler(session, runtime, row.payload)
+                    await handler(session, ctx, row.payload)
             row.status = EventStatus.PROCESSED
             row.processed_at = utcnow()
             row.last_error = None
@@ -331,7 +322,7 @@ async def process_event(runtime: Runtime, event_id: int, *, final_try: bool) -> 
         logger.warning(
             "webhook event %s (%s) failed: %s", claimed.stripe_event_id, claimed.type, error
         )
-        async with runtime.session() as session, session.begin():
+        async with session_maker() as session, session.begin():
             row = await session.get(WebhookEvent, event_id, with_for_update=True)
             assert row is not None
             row.last_error = error
@@ -349,6 +340,7 @@ async def process_event(runtime: Runtime, event_id: int, *, final_try: bool) -> 
 
 
 async def get_event(session: AsyncSession, stripe_event_id: str) -> WebhookEvent:
+    """The stored event with this Stripe id, or 404."""
     row = await session.scalar(
         select(WebhookEvent).where(WebhookEvent.stripe_event_id == stripe_event_id)
     )
@@ -365,21 +357,17 @@ async def list_events(
     type_: str | None = None,
     account_id: str | None = None,
     status: str | None = None,
-) -> tuple[list[WebhookEvent], bool]:
-    """Newest received first, keyset-paginated on the row id."""
-    stmt = select(WebhookEvent).order_by(WebhookEvent.id.desc()).limit(limit + 1)
-    if starting_after is not None:
-        cursor = await session.scalar(
-            select(WebhookEvent.id).where(WebhookEvent.stripe_event_id == starting_after)
-        )
-        if cursor is None:
-            raise ValidationFailed(
-                f"No such webhook event: '{starting_after}'", param="starting_after"
-            )
-        stmt = stmt.where(WebhookEvent.id < cursor)
-    stmt = _filtered(stmt, type_=type_, account_id=account_id, status=status)
-    rows = list(await session.scalars(stmt))
-    return rows[:limit], len(rows) > limit
+) -> Page[WebhookEvent]:
+    """Newest received first, keyset-paginated on the row id; the cursor is a Stripe event id."""
+    return await keyset_page(
+        session,
+        _filtered(select(WebhookEvent), type_=type_, account_id=account_id, status=status),
+        order=WebhookEvent.id,
+        limit=limit,
+        starting_after=starting_after,
+        cursor_id=WebhookEvent.stripe_event_id,
+        what="webhook event",
+    )
 
 
 def _filtered(
@@ -407,8 +395,10 @@ def _reset_for_replay(row: WebhookEvent) -> None:
     row.processed_at = None
 
 
-async def replay_event(session: AsyncSession, stripe_event_id: str) -> WebhookEvent:
-    """Put one event back to pending (the caller commits, then enqueues)."""
+async def replay_event(
+    session: AsyncSession, after_commit: AfterCommit, stripe_event_id: str
+) -> WebhookEvent:
+    """Put one event back to pending; its job is queued once the caller commits."""
     row = await get_event(session, stripe_event_id)
     await session.refresh(row, with_for_update=True)
     if row.status == EventStatus.IGNORED:
@@ -417,19 +407,24 @@ async def replay_event(session: AsyncSession, stripe_event_id: str) -> WebhookEv
             code="event_ignored",
         )
     _reset_for_replay(row)
+    after_commit.enqueue(session, PROCESS_JOB, row.id, durable=False)
     return row
 
 
 async def replay_matching(
     session: AsyncSession,
+    after_commit: AfterCommit,
     *,
     limit: int,
     type_: str | None = None,
     account_id: str | None = None,
     status: str | None = None,
     since: datetime | None = None,
-) -> list[int]:
-    """Put every matching event (oldest first, at most `limit`) back to pending."""
+) -> int:
+    """Put every matching event (oldest first, at most `limit`) back to pending; returns how many.
+
+    Their jobs are queued, oldest first, once the caller commits.
+    """
     if type_ is None and account_id is None and status is None and since is None:
         raise ValidationFailed("Give at least one of type, status, account_id or since.")
     stmt = _filtered(
@@ -446,12 +441,13 @@ async def replay_matching(
     rows = list(await session.scalars(stmt))
     for row in rows:
         _reset_for_replay(row)
-    return [row.id for row in rows]
+        after_commit.enqueue(session, PROCESS_JOB, row.id, durable=False)
+    return len(rows)
 
 
 async def sweep(
-    runtime: Runtime,
-    queue: JobQueue,
+    session_maker: SessionMaker,
+    after_commit: AfterCommit,
     *,
     requeue_after: timedelta = REQUEUE_AFTER,
     stuck_after: timedelta = STUCK_AFTER,
@@ -459,7 +455,7 @@ async def sweep(
 ) -> int:
     """Re-enqueue events committed but never (or long ago) enqueued, and those whose worker died."""
     now = utcnow()
-    async with runtime.session() as session, session.begin():
+    async with session_maker() as session, session.begin():
         lost = or_(
             (WebhookEvent.status == EventStatus.PENDING)
             & or_(
@@ -487,4 +483,4 @@ async def sweep(
         )
     if ids:
         logger.info("webhook sweep: re-enqueueing %d events", len(ids))
-    return await enqueue_quietly(queue, sorted(ids))
+    return await enqueue_committed(after_commit, sorted(ids))

@@ -266,7 +266,7 @@ async def test_out_of_order_account_updated_never_regresses(
     newest, oldest = updates[-1], updates[0]
     for event in (newest, oldest, oldest):  # late and duplicated delivery
         async with runtime.session() as session, session.begin():
-            await events.on_account_updated(session, runtime, event)
+            await events.on_account_updated(session, runtime.job_context(), event)
     state = (await client.get(f"/v1/accounts/{account['id']}", headers=admin_headers)).json()
     assert state["onboarding"]["status"] == "active"
 
@@ -286,7 +286,7 @@ async def test_deauthorization_marks_the_account_disconnected(
         "data": {"object": {"object": "application"}},
     }
     async with runtime.session() as session, session.begin():
-        await events.on_account_deauthorized(session, runtime, event)
+        await events.on_account_deauthorized(session, runtime.job_context(), event)
     state = (await client.get(f"/v1/accounts/{account['id']}", headers=admin_headers)).json()
     assert state["onboarding"]["status"] == "disconnected"
     assert state["disconnected_at"]
@@ -403,6 +403,12 @@ async def test_pagination_and_filters(
     )
     assert bad_status.status_code == 422
     assert bad_status.json()["error"]["param"] == "status"
+    # A cursor naming no account is refused, never read as "start over".
+    bad_cursor = await client.get(
+        "/v1/accounts", params={"starting_after": "acct_doesnotexist"}, headers=admin_headers
+    )
+    assert bad_cursor.status_code == 422
+    assert bad_cursor.json()["error"]["param"] == "starting_after"
 
 
 async def test_seller_sees_only_their_own_account(

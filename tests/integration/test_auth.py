@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 
+from platform_service.auth import audit
 from platform_service.auth.keys import revoke_key, split_key
 from platform_service.runtime import Runtime
 from tests.fixtures.app import KeyMaker
@@ -69,6 +72,33 @@ async def test_bad_query_parameter_is_422_with_param(
     resp = await client.get("/v1/audit-events?limit=1000", headers=admin_headers)
     err = _assert_error(resp, 422, "parameter_invalid")
     assert err["param"] == "limit"
+
+
+async def test_unknown_cursor_is_422_on_starting_after(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    resp = await client.get(
+        "/v1/audit-events", params={"starting_after": "evt_doesnotexist"}, headers=admin_headers
+    )
+    err = _assert_error(resp, 422, "parameter_invalid")
+    assert err["param"] == "starting_after"
+
+
+async def test_audit_events_page_with_a_cursor(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], runtime: Runtime
+) -> None:
+    account_id = f"acct_audit{secrets.token_hex(4)}"
+    async with runtime.session() as session, session.begin():
+        for n in range(3):
+            await audit.record(session, actor="test", action=f"test.{n}", account_id=account_id)
+    params: dict[str, str | int] = {"account_id": account_id, "limit": 2}
+    first = (await client.get("/v1/audit-events", params=params, headers=admin_headers)).json()
+    assert [e["action"] for e in first["data"]] == ["test.2", "test.1"]
+    assert first["has_more"] is True
+    params["starting_after"] = first["data"][-1]["id"]
+    rest = (await client.get("/v1/audit-events", params=params, headers=admin_headers)).json()
+    assert [e["action"] for e in rest["data"]] == ["test.0"]
+    assert rest["has_more"] is False
 
 
 async def test_health_is_public_and_ready(client: httpx.AsyncClient) -> None:

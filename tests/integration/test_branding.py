@@ -14,7 +14,10 @@ import stripe
 from PIL import Image
 
 from platform_service.branding import service
+from platform_service.branding.applier import BrandingApplier
 from platform_service.branding.events import on_account_updated_branding
+from platform_service.branding.files import upload_branding_file
+from platform_service.bulk.appliers import BulkApplier
 from platform_service.errors import ValidationFailed
 from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
@@ -231,8 +234,13 @@ async def test_same_image_is_uploaded_to_stripe_once(
     assert one.status_code == two.status_code == 201
     assert one.json()["file"]["id"] == two.json()["file"]["id"]
     async with runtime.session() as session, session.begin():
-        again = await service.upload_branding_file(
-            session, runtime, purpose="icon", data=data, filename="bulk.png"
+        again = await upload_branding_file(
+            session,
+            runtime.gateway,
+            max_upload_bytes=runtime.settings.max_upload_bytes,
+            purpose="icon",
+            data=data,
+            filename="bulk.png",
         )
     assert again == one.json()["file"]["id"]
     uploads = [r for r in sandbox_requests(sandbox, since) if r["path"] == "/v1/files"]
@@ -491,7 +499,7 @@ async def test_apply_branding_patch_dry_run_then_apply_with_the_given_key(
     async with runtime.session() as session, session.begin():
         dry = await service.apply_branding_patch(
             session,
-            runtime,
+            runtime.gateway,
             acct,
             patch,
             idempotency_key=f"bulk:job1:{acct}",
@@ -505,7 +513,7 @@ async def test_apply_branding_patch_dry_run_then_apply_with_the_given_key(
     key = f"bulk:job1:{acct}"
     async with runtime.session() as session, session.begin():
         done = await service.apply_branding_patch(
-            session, runtime, acct, patch, idempotency_key=key, actor="t"
+            session, runtime.gateway, acct, patch, idempotency_key=key, actor="t"
         )
     assert done.changed and done.idempotency_key == key
     writes = branding_writes(sandbox, acct, since)
@@ -513,7 +521,7 @@ async def test_apply_branding_patch_dry_run_then_apply_with_the_given_key(
 
     async with runtime.session() as session, session.begin():
         same = await service.apply_branding_patch(
-            session, runtime, acct, patch, idempotency_key=key, actor="t"
+            session, runtime.gateway, acct, patch, idempotency_key=key, actor="t"
         )
     assert same.changed is False and same.diff == {}
 
@@ -525,12 +533,12 @@ async def test_apply_branding_patch_dry_run_then_apply_with_the_given_key(
     async with runtime.session() as session:
         await session.begin()
         await service.apply_branding_patch(
-            session, runtime, acct, second, idempotency_key=retry_key, actor="t"
+            session, runtime.gateway, acct, second, idempotency_key=retry_key, actor="t"
         )
         await session.rollback()
     async with runtime.session() as session, session.begin():
         again = await service.apply_branding_patch(
-            session, runtime, acct, second, idempotency_key=retry_key, actor="t"
+            session, runtime.gateway, acct, second, idempotency_key=retry_key, actor="t"
         )
     assert again.changed and again.stripe_write
     writes = branding_writes(sandbox, acct, since)
@@ -544,9 +552,64 @@ async def test_apply_branding_patch_dry_run_then_apply_with_the_given_key(
     with pytest.raises(ValidationFailed) as info:
         async with runtime.session() as session, session.begin():
             await service.apply_branding_patch(
-                session, runtime, acct, {"button_color": "blue"}, idempotency_key=key, actor="t"
+                session,
+                runtime.gateway,
+                acct,
+                {"button_color": "blue"},
+                idempotency_key=key,
+                actor="t",
             )
     assert info.value.param == "button_color"
+
+
+async def test_bulk_applier_uploads_once_and_names_params_in_the_job_request(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    runtime: Runtime,
+    sandbox: SandboxServer,
+) -> None:
+    applier: BulkApplier = BrandingApplier()
+    assert applier.kind == "branding"
+    acct = (await create(client, admin_headers))["id"]
+    data = image()
+    since = log_position(sandbox)
+    async with runtime.session() as session, session.begin():
+        patch = await applier.prepare(
+            session, runtime.gateway, runtime.settings, {"button_color": "#101010"}, {"icon": data}
+        )
+        again = await applier.prepare(
+            session, runtime.gateway, runtime.settings, {}, {"icon": data}
+        )
+    assert patch == {"button_color": "#101010", "icon": again["icon"]}
+    assert len([r for r in sandbox_requests(sandbox, since) if r["path"] == "/v1/files"]) == 1
+    applier.validate(patch)
+    with pytest.raises(ValidationFailed) as invalid:
+        applier.validate({"button_color": "red"})
+    assert invalid.value.param == "patch.button_color"
+    with pytest.raises(ValidationFailed) as bad_image:
+        async with runtime.session() as session, session.begin():
+            await applier.prepare(session, runtime.gateway, runtime.settings, {}, {"logo": b"no"})
+    assert bad_image.value.param == "files.logo"
+
+    key = f"bulk:applier:{acct}"
+    async with runtime.session() as session, session.begin():
+        result = await applier.apply(
+            session, runtime.gateway, acct, patch, idempotency_key=key, actor="t", dry_run=False
+        )
+    assert result.changed and result.diff["icon"] == {"before": None, "after": patch["icon"]}
+    assert [w["idempotency_key"] for w in branding_writes(sandbox, acct, since)] == [key]
+    with pytest.raises(ValidationFailed) as on_apply:
+        async with runtime.session() as session, session.begin():
+            await applier.apply(
+                session,
+                runtime.gateway,
+                acct,
+                {"logo": "file_unknown"},
+                idempotency_key=f"{key}:2",
+                actor="t",
+                dry_run=False,
+            )
+    assert on_apply.value.param == "patch.logo"
 
 
 # -- drift ----------------------------------------------------------------------------
@@ -608,7 +671,7 @@ async def test_account_updated_event_records_drift_from_a_fresh_fetch(
         "data": {"object": {"id": acct, "object": "account", "settings": {"branding": {}}}},
     }
     async with runtime.session() as session, session.begin():
-        await on_account_updated_branding(session, runtime, event)
+        await on_account_updated_branding(session, runtime.job_context(), event)
     shown = (await client.get(f"/v1/accounts/{acct}/branding", headers=admin_headers)).json()
     assert shown["drift"]["fields"] == {
         "background_color": {"expected": "#FFFFFF", "stripe": "#000000"}
@@ -618,9 +681,13 @@ async def test_account_updated_event_records_drift_from_a_fresh_fetch(
     other = await create(client, admin_headers)
     async with runtime.session() as session, session.begin():
         await on_account_updated_branding(
-            session, runtime, {"id": "evt_x", "type": "account.updated", "account": other["id"]}
+            session,
+            runtime.job_context(),
+            {"id": "evt_x", "type": "account.updated", "account": other["id"]},
         )
-        await on_account_updated_branding(session, runtime, {"id": "evt_y", "data": {}})
+        await on_account_updated_branding(
+            session, runtime.job_context(), {"id": "evt_y", "data": {}}
+        )
 
 
 def test_branding_handler_is_wired_for_account_updated() -> None:

@@ -6,9 +6,10 @@ import secrets
 
 from sqlalchemy import select
 
+from platform_service.jobs.catalog import JOBS
 from platform_service.jobs.models import WorkerHeartbeat
 from platform_service.jobs.queue import ArqQueue, InProcessQueue
-from platform_service.jobs.registry import load_all
+from platform_service.jobs.registry import JobSpec
 from platform_service.jobs.worker import build_worker
 from platform_service.runtime import Runtime
 from platform_service.settings import Settings
@@ -42,7 +43,7 @@ async def test_job_runs_on_a_real_arq_worker(
 
 
 async def test_same_job_runs_in_process(runtime: Runtime) -> None:
-    queue = InProcessQueue(runtime.job_context(), load_all(), default_max_tries=3)
+    queue = InProcessQueue(runtime.job_context(), JOBS, default_max_tries=3)
     name = f"inproc-{secrets.token_hex(3)}"
     assert await queue.enqueue("worker_heartbeat", name, job_id=f"hb:{name}")
     assert not await queue.enqueue("worker_heartbeat", name, job_id=f"hb:{name}")
@@ -64,8 +65,6 @@ async def test_retry_rules_are_the_same_in_process_and_on_arq(
     """A job asking `Retry` runs again up to its max_tries, on both queues."""
     from arq import Retry
 
-    from platform_service.jobs.registry import JOBS, JobSpec
-
     tries: dict[str, list[int]] = {}
 
     async def flaky(ctx: dict[str, object], key: str, fail_times: int) -> str:
@@ -76,7 +75,7 @@ async def test_retry_rules_are_the_same_in_process_and_on_arq(
 
     JOBS["test_flaky"] = JobSpec(name="test_flaky", function=flaky, max_tries=3, timeout_s=10)
     try:
-        inproc = InProcessQueue(runtime.job_context(), load_all(), default_max_tries=8)
+        inproc = InProcessQueue(runtime.job_context(), JOBS, default_max_tries=8)
         await inproc.enqueue("test_flaky", "inproc-ok", 2)
         await inproc.enqueue("test_flaky", "inproc-give-up", 10)
         await inproc.drain()

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from platform_service.errors import ValidationFailed
 from platform_service.portal import events as portal_events
 from platform_service.portal import jobs as portal_jobs
-from platform_service.portal import service as portal_service
+from platform_service.portal.applier import apply_portal_patch, validate_portal_patch
 from platform_service.portal.models import AccountPortalSettings
 from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
@@ -554,7 +554,7 @@ async def test_a_stripe_400_in_the_retry_job_marks_the_account_out_of_sync(
             .where(AccountPortalSettings.account_id == account["id"])
             .values(overrides=overrides)
         )
-    status = await portal_jobs.sync_portal_settings({"runtime": runtime}, account["id"])
+    status = await portal_jobs.sync_portal_settings(runtime.job_context(), account["id"])
     assert status == "out_of_sync"
     body = (await client.get(settings_url(account["id"]), headers=admin_headers)).json()
     assert body["sync"]["status"] == "out_of_sync"
@@ -595,6 +595,34 @@ async def test_versions_are_kept_and_an_earlier_one_can_be_restored(
 
     missing = await client.post(f"{url}/versions/99/restore", headers=admin_headers)
     assert missing.status_code == 404
+
+
+async def test_versions_are_listed_in_pages(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    account = await create(client, admin_headers, charge_model="destination")
+    await wait_synced(client, admin_headers, account["id"])
+    url = settings_url(account["id"])
+    for headline in ("First headline", "Second headline"):
+        resp = await client.patch(
+            url, json={"customisation": {"headline": headline}}, headers=admin_headers
+        )
+        assert resp.status_code == 200, resp.text
+    first = (await client.get(f"{url}/versions", params={"limit": 2}, headers=admin_headers)).json()
+    assert [v["version"] for v in first["data"]] == [3, 2]
+    assert first["has_more"] is True
+    rest = (
+        await client.get(
+            f"{url}/versions", params={"limit": 2, "starting_after": 2}, headers=admin_headers
+        )
+    ).json()
+    assert [v["version"] for v in rest["data"]] == [1]
+    assert rest["has_more"] is False
+    unknown = await client.get(
+        f"{url}/versions", params={"starting_after": 99}, headers=admin_headers
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["param"] == "starting_after"
 
 
 async def test_patch_reset_makes_a_field_inherited_again(
@@ -721,8 +749,8 @@ async def test_apply_portal_patch_reports_the_diff_and_dry_runs_change_nothing(
     await wait_synced(client, admin_headers, account["id"])
     patch = {"customisation": {"headline": "Bulk headline"}}
     async with runtime.session() as session, session.begin():
-        result = await portal_service.apply_portal_patch(
-            session, runtime, account["id"], patch,
+        result = await apply_portal_patch(
+            session, runtime.gateway, account["id"], patch,
             idempotency_key="bulk:job_1:" + account["id"], actor="admin:bulk", dry_run=True,
         )  # fmt: skip
     assert result.changed is True
@@ -732,8 +760,8 @@ async def test_apply_portal_patch_reports_the_diff_and_dry_runs_change_nothing(
 
     for _ in range(2):  # a re-run is a no-op
         async with runtime.session() as session, session.begin():
-            result = await portal_service.apply_portal_patch(
-                session, runtime, account["id"], patch,
+            result = await apply_portal_patch(
+                session, runtime.gateway, account["id"], patch,
                 idempotency_key="bulk:job_1:" + account["id"], actor="admin:bulk",
             )  # fmt: skip
     assert result.changed is False and result.sync_status == "in_sync"
@@ -743,19 +771,17 @@ async def test_apply_portal_patch_reports_the_diff_and_dry_runs_change_nothing(
 
     async with runtime.session() as session, session.begin():
         with pytest.raises(ValidationFailed) as info:
-            await portal_service.apply_portal_patch(
-                session, runtime, account["id"], {"customisation": {"headline": "x" * 61}},
+            await apply_portal_patch(
+                session, runtime.gateway, account["id"], {"customisation": {"headline": "x" * 61}},
                 idempotency_key="bulk:job_2", actor="admin:bulk",
             )  # fmt: skip
     assert info.value.param == "customisation.headline"
 
 
 def test_validate_portal_patch_checks_what_a_patch_can_be_judged_on_alone() -> None:
-    portal_service.validate_portal_patch({"customisation": {"headline": "Fine"}})
+    validate_portal_patch({"customisation": {"headline": "Fine"}})
     # Depends on each account's document: left to apply time.
-    portal_service.validate_portal_patch(
-        {"subscription_management": {"prorate_changes": "charge_now"}}
-    )
+    validate_portal_patch({"subscription_management": {"prorate_changes": "charge_now"}})
     for patch, param in [
         ({"customisation": {"headline": "x" * 61}}, "customisation.headline"),
         ({"customisation": {"privacy_policy_url": "ftp://x"}}, "customisation.privacy_policy_url"),
@@ -763,7 +789,7 @@ def test_validate_portal_patch_checks_what_a_patch_can_be_judged_on_alone() -> N
         ({"nope": 1}, "nope"),
     ]:
         with pytest.raises(ValidationFailed) as info:
-            portal_service.validate_portal_patch(patch)
+            validate_portal_patch(patch)
         assert info.value.param == param
 
 
@@ -784,7 +810,7 @@ async def test_a_configuration_changed_outside_the_service_is_drift(
     }
     # Our own write: no drift.
     async with runtime.session() as session, session.begin():
-        await portal_events.on_portal_configuration_changed(session, runtime, event)
+        await portal_events.on_portal_configuration_changed(session, runtime.job_context(), event)
     body = (await client.get(settings_url(account["id"]), headers=admin_headers)).json()
     assert body["sync"]["status"] == "in_sync"
 
@@ -794,7 +820,7 @@ async def test_a_configuration_changed_outside_the_service_is_drift(
         options={"stripe_account": account["id"]},
     )
     async with runtime.session() as session, session.begin():
-        await portal_events.on_portal_configuration_changed(session, runtime, event)
+        await portal_events.on_portal_configuration_changed(session, runtime.job_context(), event)
     body = (await client.get(settings_url(account["id"]), headers=admin_headers)).json()
     assert body["sync"]["status"] == "out_of_sync"
     assert "drift" in body["sync"]["error"]

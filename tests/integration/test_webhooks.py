@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.app import create_app
 from platform_service.db.base import utcnow
+from platform_service.jobs.context import JobContext
 from platform_service.jobs.queue import ArqQueue
 from platform_service.jobs.worker import build_worker
 from platform_service.runtime import Runtime
@@ -39,7 +40,7 @@ from platform_service.webhooks.models import (
     ReconcileCursor,
     WebhookEvent,
 )
-from platform_service.webhooks.reconcile import reconcile
+from platform_service.webhooks.reconcile import ReconcileReport, reconcile
 from tests.fixtures.app import serve_app
 
 PLATFORM_SECRET = "whsec_platform_current"
@@ -60,6 +61,7 @@ class Inbox:
 
     async def run_worker(self, max_jobs: int = 20) -> None:
         """Run a real arq worker until the queue (deferred retries included) is empty."""
+        await self.runtime.settle()
         worker = build_worker(
             self.settings,
             runtime=self.worker_runtime,
@@ -73,7 +75,20 @@ class Inbox:
             await worker.close()
 
     async def queued(self) -> int:
+        # The API queues a job after its response's commit: let those enqueues finish.
+        await self.runtime.settle()
         return int(await self.redis.zcard(self.settings.job_queue_name))
+
+    async def sweep(self, *, stuck_after: timedelta = service.STUCK_AFTER) -> int:
+        return await service.sweep(
+            self.runtime.session_maker, self.runtime.after_commit, stuck_after=stuck_after
+        )
+
+    async def reconcile(self, **options: Any) -> ReconcileReport:
+        rt = self.runtime
+        return await reconcile(
+            rt.session_maker, rt.gateway, rt.after_commit, rt.settings, **options
+        )
 
     async def row(self, stripe_event_id: str) -> WebhookEvent:
         async with self.runtime.session() as session:
@@ -165,9 +180,7 @@ class Calls:
         self.seen: Counter[str] = Counter()
         self.fail_with: str | None = None
 
-    async def __call__(
-        self, session: AsyncSession, runtime: Runtime, event: dict[str, Any]
-    ) -> None:
+    async def __call__(self, session: AsyncSession, ctx: JobContext, event: dict[str, Any]) -> None:
         self.seen[event["id"]] += 1
         if self.fail_with:
             raise RuntimeError(self.fail_with)
@@ -564,19 +577,15 @@ async def test_sweep_enqueues_an_event_committed_but_never_enqueued(
         )
     # The process "died" after commit: no job exists. A fresh stamp is left alone...
     assert await inbox.queued() == 0
-    queue = await ArqQueue.connect(inbox.settings.redis_url or "", inbox.settings.job_queue_name)
-    try:
-        assert await service.sweep(inbox.runtime, queue) == 0
-        # ...an old one is re-enqueued.
-        async with inbox.runtime.session() as session, session.begin():
-            await session.execute(
-                update(WebhookEvent)
-                .where(WebhookEvent.id == recorded.row_id)
-                .values(enqueued_at=utcnow() - timedelta(hours=1))
-            )
-        assert await service.sweep(inbox.runtime, queue) == 1
-    finally:
-        await queue.aclose()
+    assert await inbox.sweep() == 0
+    # ...an old one is re-enqueued.
+    async with inbox.runtime.session() as session, session.begin():
+        await session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == recorded.row_id)
+            .values(enqueued_at=utcnow() - timedelta(hours=1))
+        )
+    assert await inbox.sweep() == 1
     await inbox.run_worker()
     assert (await inbox.row(event["id"])).status == "processed"
     assert handler.seen[event["id"]] == 1
@@ -646,13 +655,7 @@ async def test_worker_killed_mid_processing_is_processed_after_restart(
     try:
         # arq would retry the dead job only once its in-progress lock expires (job
         # timeout + 10 s); the sweep finds the stuck row sooner. Here it runs at once.
-        queue = await ArqQueue.connect(
-            inbox.settings.redis_url or "", inbox.settings.job_queue_name
-        )
-        try:
-            assert await service.sweep(inbox.runtime, queue, stuck_after=timedelta(0)) == 1
-        finally:
-            await queue.aclose()
+        assert await inbox.sweep(stuck_after=timedelta(0)) == 1
         await _wait_for_status(inbox, event["id"], "processed", timeout=60)
     finally:
         second.send_signal(signal.SIGTERM)
@@ -713,11 +716,7 @@ async def test_reconcile_pulls_an_event_whose_webhook_never_arrived(
         cursor = await session.get(ReconcileCursor, account_id)
     assert cursor is not None
     # A second run re-reads only the margin before the cursor, and the inbox dedupes it.
-    queue = await _queue(inbox)
-    try:
-        again = await reconcile(inbox.runtime, queue, sync_accounts=False)
-    finally:
-        await queue.aclose()
+    again = await inbox.reconcile(sync_accounts=False)
     assert again.events_inserted == 0 and again.events_seen >= 1
     assert again.since >= cursor.listed_until - timedelta(hours=1, seconds=1)
 
@@ -725,20 +724,16 @@ async def test_reconcile_pulls_an_event_whose_webhook_never_arrived(
 async def test_reconcile_rotation_lists_never_listed_accounts_first(
     inbox: Inbox, sandbox_client: stripe.StripeClient
 ) -> None:
-    queue = await _queue(inbox)
-    try:
-        await reconcile(inbox.runtime, queue, max_accounts=10_000, sync_accounts=False)
-        account_id = create_account(sandbox_client, "Newcomer")
-        event = make_event(
-            "account.updated",
-            account=account_id,
-            obj=sandbox_client.v1.accounts.retrieve(account_id).to_dict(recursive=True),
-        )
-        await deliver(inbox, event, connect=True)
-        await inbox.run_worker()
-        report = await reconcile(inbox.runtime, queue, max_accounts=1, sync_accounts=False)
-    finally:
-        await queue.aclose()
+    await inbox.reconcile(max_accounts=10_000, sync_accounts=False)
+    account_id = create_account(sandbox_client, "Newcomer")
+    event = make_event(
+        "account.updated",
+        account=account_id,
+        obj=sandbox_client.v1.accounts.retrieve(account_id).to_dict(recursive=True),
+    )
+    await deliver(inbox, event, connect=True)
+    await inbox.run_worker()
+    report = await inbox.reconcile(max_accounts=1, sync_accounts=False)
     assert report.accounts_scanned == 1
     async with inbox.runtime.session() as session:
         assert await session.get(ReconcileCursor, account_id) is not None
@@ -766,17 +761,9 @@ async def test_reconcile_refetches_accounts_whose_last_sync_is_stale(
             .where(ConnectedAccount.id == account_id)
             .values(synced_at=utcnow() - timedelta(days=2))
         )
-    queue = await _queue(inbox)
-    try:
-        report = await reconcile(inbox.runtime, queue, since=utcnow() + timedelta(hours=1))
-    finally:
-        await queue.aclose()
+    report = await inbox.reconcile(since=utcnow() + timedelta(hours=1))
     assert report.accounts_synced is not None and report.accounts_synced >= 1
     assert await business_name(inbox, account_id) == "Fresh name"
-
-
-async def _queue(inbox: Inbox) -> ArqQueue:
-    return await ArqQueue.connect(inbox.settings.redis_url or "", inbox.settings.job_queue_name)
 
 
 async def test_processing_marks_status_enum_values_only(inbox: Inbox) -> None:
@@ -815,6 +802,7 @@ async def test_embedded_default_sqlite_and_in_process_jobs(
                 assert response.status_code == 200
             assert response.json()["duplicate"] is True
             assert isinstance(runtime.queue, InProcessQueue)
+            await runtime.settle()
             await runtime.queue.drain()
             async with runtime.session() as session:
                 row = await session.scalar(

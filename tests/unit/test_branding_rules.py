@@ -15,17 +15,19 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from platform_service.accounts.charge_models import ChargeModel
+from platform_service.branding.images import (
+    MAX_IMAGE_BYTES,
+    STRIPE_FILE_PURPOSE,
+    BrandingImageError,
+    ImageInfo,
+    check_branding_image,
+)
 from platform_service.branding.rules import (
     BORDER_STYLES,
     BRANDING_FIELDS,
-    MAX_IMAGE_BYTES,
-    STRIPE_FILE_PURPOSE,
     BrandingCall,
-    BrandingImageError,
     BrandingValues,
-    ImageInfo,
     ResolvedBranding,
-    check_branding_image,
     contrast_ratio,
     parse_hex_color,
     relative_luminance,

@@ -1,4 +1,4 @@
-"""The pure parts of the branding service: patch validation and the Stripe write plan."""
+"""The pure parts of the branding service: patch validation, the Stripe write plan, drift."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from platform_service.branding import service
+from platform_service.branding import drift, patches, writeplan
 from platform_service.branding.rules import BrandingValues
 from platform_service.errors import ValidationFailed
 
@@ -21,7 +21,7 @@ def test_valid_patch_has_no_problems() -> None:
         "font_family": "Inter, sans-serif",
         "border_style": "pill",
     }
-    assert service.validate_branding_patch(patch) == []
+    assert patches.validate_branding_patch(patch) == []
 
 
 @pytest.mark.parametrize(
@@ -39,32 +39,32 @@ def test_valid_patch_has_no_problems() -> None:
     ],
 )
 def test_each_problem_names_its_param(patch: dict[str, Any], param: str) -> None:
-    problems = service.validate_branding_patch(patch)
+    problems = patches.validate_branding_patch(patch)
     assert [p for p, _ in problems] == [param]
     assert problems[0][1]
     with pytest.raises(ValidationFailed) as info:
-        service.normalise_patch(patch)
+        patches.normalise_patch(patch)
     assert info.value.param == param
 
 
 def test_all_problems_are_reported_at_once() -> None:
-    problems = service.validate_branding_patch({"button_color": "x", "border_style": "y"})
+    problems = patches.validate_branding_patch({"button_color": "x", "border_style": "y"})
     assert {p for p, _ in problems} == {"button_color", "border_style"}
 
 
 def test_normalise_upper_cases_colours_and_keeps_nulls() -> None:
-    assert service.normalise_patch({"button_color": "#abcdef", "logo": None}) == {
+    assert patches.normalise_patch({"button_color": "#abcdef", "logo": None}) == {
         "button_color": "#ABCDEF",
         "logo": None,
     }
 
 
 def _targets(**own: Any) -> dict[str, Any]:
-    return service._stripe_targets(own, BrandingValues(background_color="#FAFAFA"))
+    return writeplan.stripe_targets(own, BrandingValues(background_color="#FAFAFA"))
 
 
 def test_write_plan_sends_own_values_with_platform_fallbacks() -> None:
-    params, written = service._plan_write(
+    params, written = writeplan.plan_write(
         _targets(button_color="#000000", display_name="Shop"), {}, "Old"
     )
     assert params == {
@@ -80,7 +80,7 @@ def test_write_plan_sends_own_values_with_platform_fallbacks() -> None:
 
 def test_write_plan_is_empty_when_stripe_already_holds_it() -> None:
     last = {"button_color": "#000000", "background_color": "#fafafa", "display_name": "Shop"}
-    params, _ = service._plan_write(
+    params, _ = writeplan.plan_write(
         _targets(button_color="#000000", display_name="Shop"), last, "Shop"
     )
     assert params is None
@@ -88,14 +88,14 @@ def test_write_plan_is_empty_when_stripe_already_holds_it() -> None:
 
 def test_write_plan_refuses_to_clear_what_stripe_cannot_clear() -> None:
     with pytest.raises(ValidationFailed) as info:
-        service._plan_write(_targets(), {"icon": "file_1"}, None)
+        writeplan.plan_write(_targets(), {"icon": "file_1"}, None)
     assert info.value.code == "branding_field_not_clearable"
     assert info.value.param == "icon"
 
 
 def test_drift_compares_only_written_fields_and_colours_case_insensitively() -> None:
     expected = {"button_color": "#0A2540", "icon": "file_1"}
-    stripe = service.stripe_view(
+    stripe = drift.stripe_view(
         {
             "business_profile": {"name": "Changed outside"},
             "settings": {
@@ -103,4 +103,4 @@ def test_drift_compares_only_written_fields_and_colours_case_insensitively() -> 
             },
         }
     )
-    assert service.compare(expected, stripe) == {"icon": {"expected": "file_1", "stripe": "file_2"}}
+    assert drift.compare(expected, stripe) == {"icon": {"expected": "file_1", "stripe": "file_2"}}

@@ -1,4 +1,7 @@
-"""The preview page's context: the customer portal's look with the effective branding.
+"""The preview page: a seller's customer portal as its customers would see it.
+
+Drawn with the effective branding (`branding.service.effective_branding_for`,
+the same resolution portal sessions use) and the portal's default headline.
 
 Everything reaching the template is either validated (colours are `#RRGGBB`,
 the font family is restricted by `rules`) or escaped by Jinja's autoescape;
@@ -12,14 +15,23 @@ URL or key reaches the page.
 from __future__ import annotations
 
 import base64
-from typing import Any, Final
+from pathlib import Path
+from typing import Annotated, Any, Final
 
+from litestar import Controller, get
+from litestar.params import FromPath, Parameter
+from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts import service as accounts_service
-from platform_service.branding import service
+from platform_service.auth.guard import account_access
+from platform_service.branding.files import get_file
 from platform_service.branding.rules import contrast_ratio
+from platform_service.branding.service import effective_branding_for
+from platform_service.deps import DbSession
 from platform_service.portal.document import default_headline
+
+TEMPLATES: Final = Path(__file__).parent / "templates"
 
 # What Stripe's portal falls back to when an account sets no colours.
 DEFAULT_BUTTON: Final = "#635BFF"
@@ -40,13 +52,13 @@ def _text_on(color: str) -> str:
 async def preview_context(
     session: AsyncSession, account_id: str, *, headline: str | None = None
 ) -> dict[str, Any]:
-    """Template context for `branding/preview.html`."""
+    """Template context for `portal/preview.html`."""
     account = await accounts_service.get_account(session, account_id)
-    resolved = await service.effective_branding(session, account_id)
+    resolved = await effective_branding_for(session, account)
     values = resolved.branding
     icon_src = None
     if values.icon is not None:
-        found = await service.get_file(session, values.icon)
+        found = await get_file(session, values.icon)
         if found is not None:
             mime = "image/png" if found.format == "PNG" else "image/jpeg"
             icon_src = f"data:{mime};base64,{base64.b64encode(found.content).decode()}"
@@ -81,3 +93,28 @@ async def preview_context(
         "warnings": resolved.warnings,
         "inherited": resolved.inherited,
     }
+
+
+class PortalPreviewController(Controller):
+    # The URL predates the move under portal/ and is kept (auth.guard.COOKIE_PATHS names it).
+    path = "/accounts/{account_id:str}/branding"
+    tags = ["Branding"]
+    guards = [account_access]
+
+    @get(
+        "/preview",
+        operation_id="PreviewAccountBranding",
+        summary="HTML mock of the customer portal with the effective branding",
+    )
+    async def preview_page(
+        self,
+        db_session: DbSession,
+        account_id: FromPath[str],
+        headline: Annotated[str | None, Parameter(max_length=60)] = None,
+    ) -> Template:
+        context = await preview_context(db_session, account_id, headline=headline)
+        return Template(
+            template_name="portal/preview.html",
+            context=context,
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )

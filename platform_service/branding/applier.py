@@ -1,0 +1,96 @@
+"""Branding's part in bulk jobs (`bulk.appliers.BulkApplier`, satisfied structurally).
+
+A job's images are uploaded once, at submission, and every item sets the same
+file ids; each problem names its place in the job's request (`patch.<field>`
+or `files.<purpose>`), whether found at submission or on apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, get_args
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_service.branding.files import upload_branding_file
+from platform_service.branding.images import ImagePurpose
+from platform_service.branding.patches import validate_branding_patch
+from platform_service.branding.service import BrandingApplyResult, apply_branding_patch
+from platform_service.errors import PayloadTooLarge, ValidationFailed
+from platform_service.settings import Settings
+from platform_service.stripe.gateway import StripeGateway
+
+_PURPOSES: tuple[ImagePurpose, ...] = get_args(ImagePurpose)
+
+
+def _in_patch(param: str | None) -> str:
+    return "patch" if param in (None, "patch") else f"patch.{param}"
+
+
+class BrandingApplier:
+    """Bulk branding jobs: a branding PATCH applied to each account."""
+
+    kind = "branding"
+
+    async def prepare(
+        self,
+        session: AsyncSession,
+        gateway: StripeGateway,
+        settings: Settings,
+        patch: dict[str, Any],
+        files: Mapping[str, bytes],
+    ) -> dict[str, Any]:
+        """The patch with each image (keyed logo/icon) uploaded once and set by file id."""
+        prepared = dict(patch)
+        for purpose, data in files.items():
+            if purpose not in _PURPOSES:
+                raise ValidationFailed(
+                    f"files: {purpose!r} is not one of {', '.join(_PURPOSES)}.",
+                    param=f"files.{purpose}",
+                )
+            try:
+                prepared[purpose] = await upload_branding_file(
+                    session,
+                    gateway,
+                    max_upload_bytes=settings.max_upload_bytes,
+                    purpose=purpose,
+                    data=data,
+                    filename=f"bulk-{purpose}",
+                )
+            except (ValidationFailed, PayloadTooLarge) as exc:
+                exc.param = f"files.{purpose}"
+                raise
+        return prepared
+
+    def validate(self, patch: dict[str, Any]) -> None:
+        """The patch's first problem, as `ValidationFailed` with `param="patch.<field>"`."""
+        issues = validate_branding_patch(patch)
+        if issues:
+            param, message = issues[0]
+            raise ValidationFailed(message, param=_in_patch(param))
+
+    async def apply(
+        self,
+        session: AsyncSession,
+        gateway: StripeGateway,
+        account_id: str,
+        patch: dict[str, Any],
+        *,
+        idempotency_key: str,
+        actor: str,
+        dry_run: bool,
+    ) -> BrandingApplyResult:
+        """Apply the patch to one account; Stripe is written with the job's key."""
+        try:
+            return await apply_branding_patch(
+                session,
+                gateway,
+                account_id,
+                patch,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                dry_run=dry_run,
+            )
+        except ValidationFailed as exc:
+            exc.param = _in_patch(exc.param)
+            raise
