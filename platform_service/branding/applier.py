@@ -1,8 +1,8 @@
 """Branding's part in bulk jobs (`bulk.appliers.BulkApplier`, satisfied structurally).
 
 A job's images are uploaded once, at submission, and every item sets the same
-file ids; each problem names its place in the job's request (`patch.<field>`
-or `files.<purpose>`), whether found at submission or on apply.
+file ids. Problems name the branding field (bulk puts it under `patch.`), or
+`files.<purpose>` for an upload.
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ from platform_service.settings import Settings
 from platform_service.stripe.gateway import StripeGateway
 
 _PURPOSES: tuple[ImagePurpose, ...] = get_args(ImagePurpose)
-
-
-def _in_patch(param: str | None) -> str:
-    return "patch" if param in (None, "patch") else f"patch.{param}"
 
 
 class BrandingApplier:
@@ -63,11 +59,11 @@ class BrandingApplier:
         return prepared
 
     def validate(self, patch: dict[str, Any]) -> None:
-        """The patch's first problem, as `ValidationFailed` with `param="patch.<field>"`."""
+        """The patch's first problem, as `ValidationFailed` naming the field."""
         issues = validate_branding_patch(patch)
         if issues:
             param, message = issues[0]
-            raise ValidationFailed(message, param=_in_patch(param))
+            raise ValidationFailed(message, param=param)
 
     async def apply(
         self,
@@ -81,16 +77,12 @@ class BrandingApplier:
         dry_run: bool,
     ) -> BrandingApplyResult:
         """Apply the patch to one account; Stripe is written with the job's key."""
-        try:
-            return await apply_branding_patch(
-                session,
-                gateway,
-                account_id,
-                patch,
-                idempotency_key=idempotency_key,
-                actor=actor,
-                dry_run=dry_run,
-            )
-        except ValidationFailed as exc:
-            exc.param = _in_patch(exc.param)
-            raise
+        return await apply_branding_patch(
+            session,
+            gateway,
+            account_id,
+            patch,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            dry_run=dry_run,
+        )

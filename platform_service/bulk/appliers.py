@@ -3,17 +3,21 @@
 `branding.applier.BrandingApplier` and `portal.applier.PortalSettingsApplier`
 satisfy `BulkApplier` structurally (domains don't import `bulk/`); `APPLIERS`
 maps a job's `kind` to its applier, so nothing here branches on kind strings.
-Every problem a patch has is a `ValidationFailed` whose `param` is under `patch.`
-(or `files.`), at submission and on apply alike.
+Every problem a patch has is a `ValidationFailed`: an applier names the field
+(`button_color`, or `files.logo` for an upload) and `named_in_patch` puts it
+where it is in the job's request (`patch.button_color`), at submission and on
+apply alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_service.errors import ValidationFailed
 from platform_service.settings import Settings
 from platform_service.stripe.gateway import StripeGateway
 
@@ -68,3 +72,14 @@ def appliers() -> dict[str, BulkApplier]:
 
     found: list[BulkApplier] = [BrandingApplier(), PortalSettingsApplier()]
     return {a.kind: a for a in found}
+
+
+@contextmanager
+def named_in_patch() -> Iterator[None]:
+    """Name an applier's problem where it sits in the job's request (`patch.<field>`)."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        if not (exc.param or "").startswith(("patch", "files")):
+            exc.param = f"patch.{exc.param}" if exc.param else "patch"
+        raise

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from platform_service.accounts import service as accounts
-from platform_service.bulk.appliers import BulkApplier, appliers
+from platform_service.bulk.appliers import BulkApplier, appliers, named_in_patch
 from platform_service.bulk.models import TERMINAL_JOB_STATUSES, BulkJob, BulkJobItem
 from platform_service.db.base import utcnow
 from platform_service.errors import ServiceError
@@ -204,15 +204,16 @@ class _Lane:
                 )
                 if item is None or item.status != "running" or item.worker != self.me:
                     return None  # reclaimed by another lane after our lease ran out
-                result = await view.applier.apply(
-                    session,
-                    self.gateway,
-                    account_id,
-                    view.patch,
-                    idempotency_key=key,
-                    actor=f"bulk:{view.id}",
-                    dry_run=view.dry_run,
-                )
+                with named_in_patch():
+                    result = await view.applier.apply(
+                        session,
+                        self.gateway,
+                        account_id,
+                        view.patch,
+                        idempotency_key=key,
+                        actor=f"bulk:{view.id}",
+                        dry_run=view.dry_run,
+                    )
                 item.status = "succeeded" if result.changed else "skipped"
                 if not result.changed:
                     item.error_code = "no_change"

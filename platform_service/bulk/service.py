@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.auth import audit
-from platform_service.bulk.appliers import BulkApplier, appliers
+from platform_service.bulk.appliers import BulkApplier, appliers, named_in_patch
 from platform_service.bulk.models import TERMINAL_JOB_STATUSES, BulkJob, BulkJobItem
 from platform_service.bulk.schemas import BulkItemOut, BulkJobCreate, BulkJobOut, CanaryOut
 from platform_service.db.base import utcnow
@@ -93,12 +93,13 @@ async def create_job(
         )
     applier = applier_for(data.kind)
     # Files are uploaded here, once, on the platform; every item reuses their ids.
-    patch = await applier.prepare(
-        session, gateway, settings, dict(data.patch), _decode_files(data.files)
-    )
-    if not patch:
-        raise ValidationFailed("The patch is empty.", param="patch")
-    applier.validate(patch)
+    with named_in_patch():
+        patch = await applier.prepare(
+            session, gateway, settings, dict(data.patch), _decode_files(data.files)
+        )
+        if not patch:
+            raise ValidationFailed("The patch is empty.", param="patch")
+        applier.validate(patch)
 
     job = BulkJob(
         kind=data.kind,

@@ -99,10 +99,6 @@ async def apply_portal_patch(
     return saved.result
 
 
-def _put_under_patch(exc: ValidationFailed) -> None:
-    exc.param = f"patch.{exc.param}" if exc.param else "patch"
-
-
 class PortalSettingsApplier:
     """The portal's part in bulk jobs of kind `portal_settings`."""
 
@@ -122,12 +118,8 @@ class PortalSettingsApplier:
         return patch
 
     def validate(self, patch: dict[str, Any]) -> None:
-        """`validate_portal_patch`, its `param` under `patch.`."""
-        try:
-            validate_portal_patch(patch)
-        except ValidationFailed as exc:
-            _put_under_patch(exc)
-            raise
+        """The patch's own problems (`validate_portal_patch`)."""
+        validate_portal_patch(patch)
 
     async def apply(
         self,
@@ -140,17 +132,13 @@ class PortalSettingsApplier:
         actor: str,
         dry_run: bool,
     ) -> PortalApplyResult:
-        """`apply_portal_patch` in `session`, its `param` under `patch.`."""
-        try:
-            return await apply_portal_patch(
-                session,
-                gateway,
-                account_id,
-                patch,
-                idempotency_key=idempotency_key,
-                actor=actor,
-                dry_run=dry_run,
-            )
-        except ValidationFailed as exc:
-            _put_under_patch(exc)
-            raise
+        """`apply_portal_patch` in `session`."""
+        return await apply_portal_patch(
+            session,
+            gateway,
+            account_id,
+            patch,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            dry_run=dry_run,
+        )
