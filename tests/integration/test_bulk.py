@@ -530,9 +530,13 @@ async def test_two_workers_never_exceed_the_sandbox_rate_limit(
     writes = [
         r for r in log if r["method"] == "POST" and r["path"].startswith("/v1/accounts/acct_")
     ]
-    # Every request the two workers sent, refused ones included: what our pacing did,
-    # not what the sandbox let through.
-    times = sorted(r["t"] for r in log)
+    # Every request the two workers sent for this job, refused ones included: what our
+    # pacing did, not what the sandbox let through. (The sandbox is shared with the
+    # session's other runtimes, whose crons - a reconcile listing events - may run now.)
+    mine = set(ids)
+    ours = [r for r in log if r["stripe_account"] in mine or any(i in r["path"] for i in mine)]
+    assert len(ours) >= len(ids)
+    times = sorted(r["t"] for r in ours)
     worst = max(sum(1 for t in times[i:] if t - times[i] < 1.0) for i in range(len(times)))
     assert worst <= rate
     assert len([r for r in writes if r["status"] == 429]) <= 1
