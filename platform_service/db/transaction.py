@@ -28,6 +28,7 @@ from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from platform_service.errors import ServiceError
+from platform_service.jobs.outbox import commit_then_dispatch
 
 logger = logging.getLogger(__name__)
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -73,7 +74,7 @@ async def commit_on_success(message: Message, scope: Scope, scope_key: str) -> N
         try:
             if 200 <= message["status"] < 400:
                 try:
-                    await session.commit()
+                    await commit_then_dispatch(session)
                 except Exception:
                     logger.exception(
                         "commit failed; answering 503 instead of %s", message["status"]

@@ -30,6 +30,9 @@ from platform_service.jobs.queue import JobQueue
 
 logger = logging.getLogger(__name__)
 _PENDING = "after_commit_pending"
+# Set on a session whose committer awaits the dispatch itself (`commit_then_dispatch`).
+_AWAITED = "after_commit_awaited"
+_COMMITTED = "after_commit_committed"
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 # (outbox row seq or None, function, args)
@@ -105,7 +108,33 @@ def _after_commit(session: Session) -> None:
         (row.seq if row is not None else None, function, args)
         for row, function, args in pending.jobs
     ]
-    pending.owner._spawn(pending.owner.dispatch(jobs))
+    if session.info.pop(_AWAITED, False):
+        session.info[_COMMITTED] = (pending.owner, jobs)
+    else:
+        pending.owner._spawn(pending.owner.dispatch(jobs))
+
+
+async def commit_then_dispatch(session: AsyncSession) -> None:
+    """Commit, then queue the jobs the transaction asked for before returning.
+
+    The request transaction commits this way: the response waits for its jobs to
+    reach the queue (or their outbox rows, on failure), so a client told 2xx knows
+    the work is queued, and a burst of requests cannot outrun the enqueues.
+    """
+    info = session.sync_session.info
+    info[_AWAITED] = True
+    try:
+        await session.commit()
+    finally:
+        info.pop(_AWAITED, None)
+    committed: tuple[AfterCommit, list[_Job]] | None = info.pop(_COMMITTED, None)
+    if committed is not None:
+        owner, jobs = committed
+        try:
+            await owner.dispatch(jobs)
+        except Exception:
+            # Committed all the same: the outbox sweep queues what is left.
+            logger.exception("after-commit dispatch failed; the outbox sweep will retry")
 
 
 @event.listens_for(Session, "after_transaction_end")
