@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import structlog
 from arq import ArqRedis, Retry, create_pool
 from arq.connections import RedisSettings
 
@@ -107,6 +108,9 @@ class InProcessQueue:
         for attempt in range(1, max_tries + 1):
             ctx: JobContext = {**self.ctx, "job_id": job_id, "job_try": attempt}
             traffic_class.set("background")
+            # The job's log lines carry its id (and the request id of the request
+            # that queued it, copied with the task's context).
+            structlog.contextvars.bind_contextvars(job_id=job_id, job=spec.name)
             try:
                 await asyncio.wait_for(spec.function(ctx, *args), timeout=spec.timeout_s)
                 return
@@ -135,6 +139,7 @@ class InProcessQueue:
                 await asyncio.sleep(spec.interval_s)
             first = False
             traffic_class.set("background")
+            structlog.contextvars.bind_contextvars(job_id=f"cron:{spec.name}", job=spec.name)
             try:
                 ctx: JobContext = {**self.ctx, "job_id": f"cron:{spec.name}", "job_try": 1}
                 await spec.function(ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
@@ -40,6 +41,7 @@ def worker_options(settings: Settings, *, runtime: Runtime | None = None) -> dic
         # Runs in the job's task before the job: its Stripe calls are background
         # traffic, which yields the interactive share to the API.
         traffic_class.set("background")
+        structlog.contextvars.bind_contextvars(job_id=ctx.get("job_id"), job_try=ctx.get("job_try"))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         rt: Runtime | None = ctx.get("_runtime")

@@ -641,7 +641,9 @@ class StripeGateway:
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise signature_error("invalid webhook payload: not UTF-8", code="invalid_payload") from exc
+            raise signature_error(
+                "invalid webhook payload: not UTF-8", code="invalid_payload"
+            ) from exc
         last: stripe.SignatureVerificationError | None = None
         for secret in usable:
             try:

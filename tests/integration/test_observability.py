@@ -11,7 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from platform_service.jobs.queue import InProcessQueue
 from platform_service.observability import redact
+from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
 from tests.integration.test_accounts import create, sandbox_requests
 
@@ -82,3 +84,19 @@ async def test_metrics_count_requests_by_route_and_status(client: httpx.AsyncCli
     metrics = (await client.get("/metrics")).text
     assert 'platform_http_requests_total{method="GET",route="/health/live",status="200"}' in metrics
     assert "platform_http_request_duration_seconds_bucket" in metrics
+
+
+async def test_job_lines_carry_the_job_id_and_the_request_that_queued_it(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    runtime: Runtime,
+    log_lines: io.StringIO,
+) -> None:
+    await create(client, {**admin_headers, "X-Request-Id": "trace-job-1"})
+    queue = runtime.queue
+    assert isinstance(queue, InProcessQueue)
+    await queue.drain()
+    records = [json.loads(line) for line in log_lines.getvalue().splitlines() if line]
+    from_jobs = [r for r in records if r.get("job_id") and r.get("request_id") == "trace-job-1"]
+    assert from_jobs, [r for r in records if r.get("request_id") == "trace-job-1"]
+    assert {r["job"] for r in from_jobs} >= {"ensure_portal_configuration"}
