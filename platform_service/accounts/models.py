@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from advanced_alchemy.types import JsonB
-from sqlalchemy import Boolean, Index, String, Text
+from sqlalchemy import Boolean, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from platform_service.db.base import Base, BigIntPK, TimestampMixin, new_id, utcnow
@@ -22,6 +22,8 @@ class ConnectedAccount(TimestampMixin, Base):
         Index("ix_accounts_charge_model_seq", "charge_model", "seq"),
         Index("ix_accounts_country_seq", "country", "seq"),
         Index("ix_accounts_synced_at", "synced_at"),
+        # `q=` an email: an exact, case-insensitive match (the trigram index serves the rest).
+        Index("ix_accounts_email_lower", func.lower(text("email"))),
     )
 
     # `seq` orders pages (keyset) and is the primary key so both databases

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +35,8 @@ from platform_service.stripe.idempotency import idempotency_key
 
 EXTERNAL_REF_KEY = "platform_external_ref"
 CHARGE_MODEL_KEY = "platform_charge_model"
+# `q` that is a whole email address (one @, a dot in the domain, no spaces).
+EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 # Controller properties per account kind (Stripe's replacement for `type`).
 CONTROLLERS: dict[str, dict[str, Any]] = {
@@ -395,7 +398,11 @@ async def list_accounts(
         stmt = stmt.where(ConnectedAccount.charge_model == charge_model)
     if country is not None:
         stmt = stmt.where(ConnectedAccount.country == country.upper())
-    if q:
+    if q and EMAIL_SHAPE.fullmatch(q.strip()):
+        # Someone looking a seller up by email wants that seller: an exact match on its
+        # own index, milliseconds at a million accounts (a substring scan is not).
+        stmt = stmt.where(func.lower(ConnectedAccount.email) == q.strip().lower())
+    elif q:
         needle = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(
             or_(

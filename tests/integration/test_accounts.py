@@ -469,3 +469,24 @@ async def test_patch_and_the_audit_log(
     assert updated["before"]["charge_model"] == "direct"
     assert updated["after"]["charge_model"] == "destination_on_behalf_of"
     assert updated["actor"].startswith("admin:")
+
+
+async def test_q_an_email_finds_that_account_exactly_and_a_fragment_searches(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    tag = secrets.token_hex(3)
+    bob = await create(client, admin_headers, email=f"bob.{tag}@example.com")
+    jimbob = await create(client, admin_headers, email=f"jimbob.{tag}@example.com")
+
+    async def found(q: str) -> set[str]:
+        resp = await client.get("/v1/accounts", params={"q": q}, headers=admin_headers)
+        assert resp.status_code == 200, resp.text
+        return {a["id"] for a in resp.json()["data"]}
+
+    # A whole address is that seller (case-insensitive), not every address containing it.
+    assert await found(f"Bob.{tag}@Example.COM") == {bob["id"]}
+    assert await found(f"  jimbob.{tag}@example.com ") == {jimbob["id"]}
+    assert await found(f"nobody.{tag}@example.com") == set()
+    # Anything else is still a substring search over name, email and external_ref.
+    assert await found(f"bob.{tag}") == {bob["id"], jimbob["id"]}
+    assert await found(f"{tag}@example") == {bob["id"], jimbob["id"]}
