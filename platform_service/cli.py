@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Any
@@ -259,9 +260,19 @@ async def _with_session(fn: Any) -> Any:
 @click.option("--name", default=None, help="A label to recognise the key by.")
 def keys_create(role: str, account_id: str | None, name: str | None) -> None:
     """Create a key and print it: the only line on stdout, shown once."""
+    from sqlalchemy import select
+
+    from platform_service.accounts.models import ConnectedAccount
     from platform_service.auth.keys import KeyError_, create_key
 
     async def run(session: Any) -> str:
+        if role == "seller" and account_id:
+            known = await session.scalar(
+                select(ConnectedAccount.id).where(ConnectedAccount.id == account_id)
+            )
+            if known is None:
+                # Such a key would sign in to nothing but 404s.
+                raise KeyError_(f"no connected account {account_id} in this service's database")
         _, raw = await create_key(
             session, role="admin" if role == "admin" else "seller", account_id=account_id, name=name
         )
@@ -302,7 +313,44 @@ def keys_revoke(key_id: str) -> None:
 
 @main.group()
 def bulk() -> None:
-    """Push a branding or portal-settings change to many accounts through the API."""
+    """Push a branding or portal-settings change to many accounts through the API, and steer the job."""
+
+
+def _default_api_url() -> str:
+    """The API this machine's configuration serves: PLATFORM_PUBLIC_URL, else PLATFORM_HOST:PORT."""
+    settings = _settings()
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host, port = settings.host or "127.0.0.1", settings.port
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"  # a host name
+    if ip.is_unspecified:
+        # A wildcard bind address is not one to connect to.
+        ip = ipaddress.ip_address("127.0.0.1" if ip.version == 4 else "::1")
+    return f"http://{ip}:{port}" if ip.version == 4 else f"http://[{ip}]:{port}"
+
+
+def _api_options(fn: Any) -> Any:
+    options = [
+        click.option(
+            "--api-url",
+            envvar="PLATFORM_API_URL",
+            default=_default_api_url,
+            show_default="PLATFORM_PUBLIC_URL, else http://PLATFORM_HOST:PLATFORM_PORT",
+            help="The platform_service API (or PLATFORM_API_URL).",
+        ),
+        click.option(
+            "--api-key",
+            envvar="PLATFORM_API_KEY",
+            required=True,
+            help="An admin key (or PLATFORM_API_KEY).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
 
 def _bulk_options(fn: Any) -> Any:
@@ -329,22 +377,10 @@ def _bulk_options(fn: Any) -> Any:
             default=None,
             help="Apply to the first N accounts, then pause for approval.",
         ),
-        click.option(
-            "--api-url",
-            envvar="PLATFORM_API_URL",
-            default="http://127.0.0.1:8000",
-            show_default=True,
-        ),
-        click.option(
-            "--api-key",
-            envvar="PLATFORM_API_KEY",
-            required=True,
-            help="An admin key (or PLATFORM_API_KEY).",
-        ),
     ]
     for option in reversed(options):
         fn = option(fn)
-    return fn
+    return _api_options(fn)
 
 
 @bulk.command("branding")
@@ -414,6 +450,52 @@ def bulk_portal_settings(
             images={},
         )
     )
+
+
+@bulk.command("status")
+@click.argument("job_id")
+@_api_options
+def bulk_status(job_id: str, api_url: str, api_key: str) -> None:
+    """Show a job: a summary on stderr, the job as JSON on stdout."""
+    from platform_service.bulk.cli import status
+
+    status(api_url=api_url, api_key=api_key, job_id=job_id)
+
+
+@bulk.command("watch")
+@click.argument("job_id")
+@_api_options
+def bulk_watch(job_id: str, api_url: str, api_key: str) -> None:
+    """Follow a job until it ends or pauses for its canary (exit 1 unless it succeeded or paused)."""
+    from platform_service.bulk.cli import watch
+
+    sys.exit(watch(api_url=api_url, api_key=api_key, job_id=job_id))
+
+
+def _bulk_action(action: str, doc: str) -> None:
+    @bulk.command(action, help=doc)
+    @click.argument("job_id")
+    @_api_options
+    @click.option("--watch", "then_watch", is_flag=True, help="Then follow the job.")
+    def command(job_id: str, api_url: str, api_key: str, then_watch: bool) -> None:
+        from platform_service.bulk.cli import act
+
+        sys.exit(
+            act(
+                api_url=api_url,
+                api_key=api_key,
+                job_id=job_id,
+                action=action,
+                then_watch=then_watch,
+            )
+        )
+
+
+_bulk_action("resume", "Approve a paused canary: apply the change to the remaining accounts.")
+_bulk_action("cancel", "Stop a job: accounts not yet changed are skipped.")
+_bulk_action(
+    "retry-failed", "Queue a finished job's failed accounts again (nothing applies twice)."
+)
 
 
 if __name__ == "__main__":  # pragma: no cover

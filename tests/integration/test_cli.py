@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -11,8 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select
 
+from platform_service.auth.models import ApiKey
+from platform_service.cli import main
+from platform_service.runtime import Runtime
 from platform_service.settings import ENV_VARS
+from tests.integration.test_accounts import create
 
 CLI = [sys.executable, "-m", "platform_service.cli"]
 
@@ -21,6 +28,15 @@ def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env.update(extra)
     return env
+
+
+async def invoke(args: list[str], **env: str) -> Result:
+    """The CLI in-process, on a thread: the API under test is served by this event loop."""
+    clean: dict[str, str | None] = {
+        name: None for name in [*ENV_VARS, "PLATFORM_API_URL", "PLATFORM_API_KEY"]
+    }
+    clean.update(env)
+    return await asyncio.to_thread(CliRunner().invoke, main, args, env=clean)
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -34,15 +50,48 @@ def test_keys_create_prints_only_the_key_then_list_and_revoke(tmp_path: Path) ->
     assert admin.returncode == 0, admin.stderr
     lines = admin.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("psk_")
-    seller = _run(["keys", "create", "--role", "seller", "--account", "acct_123"], env, tmp_path)
-    assert seller.returncode == 0 and seller.stdout.startswith("psk_")
+    unknown = _run(["keys", "create", "--role", "seller", "--account", "acct_123"], env, tmp_path)
+    assert unknown.returncode != 0 and unknown.stdout == ""
+    assert unknown.stderr == "Error: no connected account acct_123 in this service's database\n"
     bad = _run(["keys", "create", "--role", "seller"], env, tmp_path)
     assert bad.returncode != 0 and "bound to an account" in bad.stderr
     listed = _run(["keys", "list"], env, tmp_path).stdout
-    assert "acct_123" in listed and admin.stdout.strip() not in listed  # secrets never shown
+    assert len(listed.splitlines()) == 1 and "acct_123" not in listed
+    assert admin.stdout.strip() not in listed  # secrets never shown
     key_id = listed.splitlines()[0].split("\t")[0]
     assert _run(["keys", "revoke", key_id], env, tmp_path).returncode == 0
     assert "revoked" in _run(["keys", "list"], env, tmp_path).stdout.splitlines()[0]
+
+
+async def test_a_seller_key_needs_an_account_the_service_knows(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], runtime: Runtime, migrated: str
+) -> None:
+    unknown = await invoke(
+        ["keys", "create", "--role", "seller", "--account", "acct_doesnotexist"],
+        DATABASE_URL=migrated,
+    )
+    assert unknown.exit_code == 1 and unknown.stdout == ""
+    assert unknown.stderr == (
+        "Error: no connected account acct_doesnotexist in this service's database\n"
+    )
+    async with runtime.session() as session:
+        written = (
+            select(func.count()).select_from(ApiKey).where(ApiKey.account_id == "acct_doesnotexist")
+        )
+        assert await session.scalar(written) == 0
+    missing = await invoke(["keys", "create", "--role", "seller"], DATABASE_URL=migrated)
+    assert missing.exit_code == 1 and "bound to an account" in missing.stderr
+
+    account = await create(client, admin_headers)
+    made = await invoke(
+        ["keys", "create", "--role", "seller", "--account", account["id"]], DATABASE_URL=migrated
+    )
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip()
+    resp = await client.get(
+        f"/v1/accounts/{account['id']}", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert resp.status_code == 200, resp.text
 
 
 def _free_port() -> int:
