@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
+import anyio
+import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +21,8 @@ from platform_service.branding.images import (
     STRIPE_FILE_PURPOSE,
     BrandingImageError,
     ImagePurpose,
-    check_branding_image,
+    decode_branding_image,
+    read_branding_image,
 )
 from platform_service.branding.models import BrandingFile
 from platform_service.branding.schemas import BrandingFileOut
@@ -27,6 +30,12 @@ from platform_service.db.base import utcnow
 from platform_service.errors import PayloadTooLarge, ValidationFailed
 from platform_service.stripe.gateway import JSON, StripeGateway
 from platform_service.stripe.idempotency import idempotency_key
+
+# Decodes run in worker threads, at most this many at once: a 25 MP decode holds
+# up to 100 MB and a core for a few hundred ms, so a burst of uploads queues
+# here (waiting costs nothing) rather than taking every thread and core the
+# server has. Module-level, as anyio binds it to the event loop on first use.
+DECODE_LIMITER: Final = anyio.CapacityLimiter(2)
 
 
 def file_out(row: BrandingFile) -> BrandingFileOut:
@@ -65,14 +74,20 @@ async def store_branding_file(
             code="image_too_large",
             param="file",
         )
+    # Cheapest first: the header rules (no decoding), then the hash (a
+    # re-upload is answered from the table), and only new content is decoded.
     try:
-        info = check_branding_image(data, purpose=purpose)
+        info = read_branding_image(data, purpose=purpose)
     except BrandingImageError as exc:
         raise _image_error(exc) from None
     digest = hashlib.sha256(data).hexdigest()
     found = await _file_by_hash(session, digest, purpose)
     if found is not None:
         return found
+    try:
+        await anyio.to_thread.run_sync(decode_branding_image, data, limiter=DECODE_LIMITER)
+    except BrandingImageError as exc:
+        raise _image_error(exc) from None
     # The key and the name Stripe sees come from the content only, so the same
     # bytes uploaded twice (a retry, two sellers, a bulk job) are one Stripe file.
     extension = "png" if info.format == "PNG" else "jpg"
