@@ -131,6 +131,12 @@ def request_context(app: ASGIApp) -> ASGIApp:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await app(scope, receive, send_with_id)
+            except Exception as exc:
+                # Raised by a later middleware (a refused key): the exception handler
+                # outside answers with the error's status, not a 500.
+                code = getattr(exc, "status_code", 500)
+                status = code if isinstance(code, int) else 500
+                raise
             finally:
                 elapsed = time.perf_counter() - start
                 route = str(scope.get("path_template") or "unmatched")

@@ -73,7 +73,10 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
 
 
 def api_key_middleware() -> DefineMiddleware:
-    return DefineMiddleware(ApiKeyMiddleware, exclude=list(PUBLIC_PATHS))
+    # Every method is authenticated: Litestar's default skips OPTIONS and HEAD, which
+    # left the route guards without a caller (a 500). The service serves no CORS
+    # preflight, so an OPTIONS without a key is a 401 like any other request.
+    return DefineMiddleware(ApiKeyMiddleware, exclude=list(PUBLIC_PATHS), exclude_http_methods=[])
 
 
 def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -66,6 +66,19 @@ async def test_unknown_route_and_method_use_the_error_shape(
     )
 
 
+async def test_options_is_authenticated_like_every_method(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_key: KeyMaker
+) -> None:
+    # Litestar skips authentication for OPTIONS (and HEAD) by default: the guards then
+    # found no caller and answered 500.
+    _assert_error(await client.options("/v1/bulk-jobs"), 401, "missing_api_key")
+    assert (await client.options("/v1/bulk-jobs", headers=admin_headers)).status_code == 204
+    seller = {"Authorization": f"Bearer {await make_key('seller', 'acct_someone')}"}
+    options = await client.options("/v1/audit-events", headers=seller)
+    assert options.status_code == 403
+    assert (await client.options("/health/live")).status_code == 204
+
+
 async def test_bad_query_parameter_is_422_with_param(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:

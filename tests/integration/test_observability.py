@@ -100,3 +100,15 @@ async def test_job_lines_carry_the_job_id_and_the_request_that_queued_it(
     from_jobs = [r for r in records if r.get("job_id") and r.get("request_id") == "trace-job-1"]
     assert from_jobs, [r for r in records if r.get("request_id") == "trace-job-1"]
     assert {r["job"] for r in from_jobs} >= {"ensure_portal_configuration"}
+
+
+async def test_a_refused_key_is_logged_and_counted_with_its_401(
+    client: httpx.AsyncClient, log_lines: io.StringIO
+) -> None:
+    resp = await client.get("/v1/audit-events", headers={"X-Request-Id": "trace-refused-1"})
+    assert resp.status_code == 401
+    records = [json.loads(line) for line in log_lines.getvalue().splitlines() if line]
+    access = [r for r in records if r.get("request_id") == "trace-refused-1" and "status" in r]
+    assert [r["status"] for r in access] == [401]
+    metrics = (await client.get("/metrics")).text
+    assert 'route="/v1/audit-events",status="401"' in metrics
