@@ -27,8 +27,10 @@ from platform_service.deps import WebhookSecrets
 from platform_service.docs import docs_assets_router, docs_render_plugin
 from platform_service.errors import exception_handlers
 from platform_service.health import HealthController
+from platform_service.inputs import ApiRequest, refuse_control_characters
 from platform_service.jobs.catalog import CRONS, JOBS
 from platform_service.observability import configure_logging, request_context
+from platform_service.openapi import API_DESCRIPTION
 from platform_service.portal.preview import TEMPLATES as PORTAL_TEMPLATES
 from platform_service.portal.preview import PortalPreviewController
 from platform_service.portal.routes import AccountPortalController, PlatformPortalSettingsController
@@ -100,7 +102,9 @@ def create_app(
         ],
         plugins=[SQLAlchemyPlugin(config=request_transactions(rt.engine))],
         # Outermost first: every request gets its id before authentication logs anything.
-        middleware=[request_context, api_key_middleware()],
+        middleware=[request_context, api_key_middleware(), refuse_control_characters],
+        # Its JSON bodies are checked (depth, control characters) before a handler sees them.
+        request_class=ApiRequest,
         dependencies={
             "runtime": value(lambda: rt),
             "session_maker": value(lambda: rt.session_maker),
@@ -121,12 +125,22 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="platform_service",
             version=__version__,
+            description=API_DESCRIPTION,
             path="/schema",
             render_plugins=[docs_render_plugin()],
             components=Components(
-                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")}
+                security_schemes={
+                    "ApiKey": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An admin key, or a seller key bound to one connected account.",
+                    )
+                }
             ),
+            # Operations that need no key (health, Stripe's webhooks) override it with `[{}]`.
             security=[{"ApiKey": []}],
+            # A handler's docstring is its operation's description unless the decorator gives one.
+            use_handler_docstrings=True,
         ),
         lifespan=[lifespan],
         # Logging is `configure_logging`'s: Litestar's default config would replace it.

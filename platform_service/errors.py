@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Request, Response
@@ -25,10 +25,30 @@ logger = logging.getLogger(__name__)
 
 
 class ErrorBody(msgspec.Struct, omit_defaults=True, kw_only=True):
-    type: str
-    code: str
-    message: str
-    param: str | None = None
+    type: Annotated[
+        str,
+        msgspec.Meta(
+            description="The family: `invalid_request_error`, `authentication_error`, "
+            "`permission_error`, `conflict_error`, `rate_limit_error`, `upstream_error` or "
+            "`api_error`.",
+            examples=["invalid_request_error"],
+        ),
+    ]
+    code: Annotated[
+        str,
+        msgspec.Meta(
+            description="Stable and machine-readable: branch on it.",
+            examples=["parameter_invalid"],
+        ),
+    ]
+    message: Annotated[str, msgspec.Meta(description="For people; may change.")]
+    param: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The offending field or parameter, dotted for nested ones.",
+            examples=["customisation.headline"],
+        ),
+    ] = None
 
 
 class ErrorResponse(msgspec.Struct):
@@ -165,6 +185,9 @@ def _validation_handler(
     if extra:
         first = extra[0] if isinstance(extra[0], dict) else {}
         key = first.get("key")
+        if key == "data" and first.get("message") == "'data'":
+            # Litestar's KeyError for a required body that was not sent: unreadable, not invalid.
+            return error_response(ServiceError("A JSON body is required."))
         message, param = _param_from_litestar(
             str(first.get("message", exc.detail)), str(key) if key else None
         )

@@ -6,6 +6,7 @@ import secrets
 from typing import Annotated
 
 from litestar import Controller, Response, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
@@ -27,6 +28,17 @@ from platform_service.accounts.schemas import (
 from platform_service.auth.guard import account_access, admin_only
 from platform_service.db.lookup import get_or_404
 from platform_service.deps import AfterCommitDep, CallerDep, DbSession, GatewayDep, PublicUrlDep
+from platform_service.openapi import (
+    ADMIN,
+    AUTHENTICATED,
+    BODY,
+    CONFLICT,
+    LOOKUP,
+    PARAMS,
+    STRIPE,
+    WRITE,
+    documented,
+)
 
 AccountId = Annotated[str, Parameter(description="The connected account's Stripe id (acct_…)")]
 
@@ -50,7 +62,26 @@ class AccountController(Controller):
     path = "/v1/accounts"
     tags = ["Accounts"]
 
-    @post(operation_id="CreateAccount", guards=[admin_only], summary="Create and onboard a seller")
+    @post(
+        operation_id="CreateAccount",
+        guards=[admin_only],
+        summary="Create and onboard a seller",
+        **documented(
+            ADMIN,
+            BODY,
+            CONFLICT,
+            STRIPE,
+            WRITE,
+            responses={
+                200: ResponseSpec(
+                    Account,
+                    generate_examples=False,
+                    description="An account with this `external_ref` already exists: it is "
+                    "returned as it is, and nothing is created.",
+                )
+            },
+        ),
+    )
     async def create_account(
         self,
         data: JSONBody[AccountCreate],
@@ -67,7 +98,14 @@ class AccountController(Controller):
             service.account_out(row), status_code=HTTP_201_CREATED if created else HTTP_200_OK
         )
 
-    @get(operation_id="ListAccounts", guards=[admin_only], summary="List accounts, newest first")
+    @get(
+        operation_id="ListAccounts",
+        guards=[admin_only],
+        summary="List accounts, newest first",
+        description="Keyset pages: pass the last `id` of a page as `starting_after` for the "
+        "next; filters combine. `q` matches part of the business name, email or external_ref, or a whole account id.",
+        **documented(ADMIN, PARAMS),
+    )
     async def list_accounts(
         self,
         db_session: DbSession,
@@ -90,7 +128,12 @@ class AccountController(Controller):
         return AccountList(data=[service.account_out(r) for r in page.rows], has_more=page.has_more)
 
     @post(
-        "/import", operation_id="ImportAccounts", guards=[admin_only], status_code=HTTP_202_ACCEPTED
+        "/import",
+        operation_id="ImportAccounts",
+        guards=[admin_only],
+        status_code=HTTP_202_ACCEPTED,
+        summary="Import the platform's existing connected accounts",
+        **documented(ADMIN, BODY, WRITE, optional_body=True),
     )
     async def import_accounts(
         self,
@@ -108,18 +151,41 @@ class AccountController(Controller):
         )
         return import_out(run)
 
-    @get("/imports/{import_id:str}", operation_id="RetrieveAccountImport", guards=[admin_only])
+    @get(
+        "/imports/{import_id:str}",
+        operation_id="RetrieveAccountImport",
+        guards=[admin_only],
+        summary="An import's progress",
+        description="How many accounts the import has seen, created and updated so far.",
+        **documented(ADMIN, LOOKUP),
+    )
     async def get_import(self, db_session: DbSession, import_id: FromPath[str]) -> AccountImportOut:
         run = await get_or_404(
             db_session, AccountImport, import_id, what="import", param="import_id"
         )
         return import_out(run)
 
-    @get("/{account_id:str}", operation_id="RetrieveAccount", guards=[account_access])
+    @get(
+        "/{account_id:str}",
+        operation_id="RetrieveAccount",
+        guards=[account_access],
+        summary="One account",
+        description="The account as last synced from Stripe, with its onboarding state and "
+        "what it needs next. Admins, or the account's own seller.",
+        **documented(AUTHENTICATED, LOOKUP),
+    )
     async def get_account(self, db_session: DbSession, account_id: AccountId) -> Account:
         return service.account_out(await service.get_account(db_session, account_id))
 
-    @patch("/{account_id:str}", operation_id="UpdateAccount", guards=[admin_only])
+    @patch(
+        "/{account_id:str}",
+        operation_id="UpdateAccount",
+        guards=[admin_only],
+        summary="Change an account",
+        description="Only the fields sent change; a new email, business name or charge "
+        "model is written to Stripe first.",
+        **documented(ADMIN, BODY, LOOKUP, STRIPE, WRITE),
+    )
     async def update_account(
         self,
         db_session: DbSession,
@@ -138,6 +204,8 @@ class AccountController(Controller):
         operation_id="SyncAccount",
         guards=[admin_only],
         status_code=HTTP_200_OK,
+        summary="Refetch an account from Stripe",
+        **documented(ADMIN, LOOKUP, STRIPE, WRITE),
     )
     async def sync_account(
         self,
@@ -155,6 +223,8 @@ class AccountController(Controller):
         operation_id="CreateOnboardingLink",
         guards=[account_access],
         status_code=HTTP_201_CREATED,
+        summary="A hosted onboarding link for the seller",
+        **documented(AUTHENTICATED, BODY, LOOKUP, CONFLICT, STRIPE, WRITE),
     )
     async def create_onboarding_link(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Literal
 
@@ -51,12 +52,16 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# The prefix is hex; the secret is URL-safe base64 and may itself contain "_". Anything
+# else (a NUL, which PostgreSQL refuses in a query) is malformed, never looked up.
+_KEY_SHAPE = re.compile(rf"{KEY_PREFIX}_([0-9A-Za-z]+)_([0-9A-Za-z_-]+)")
+
+
 def split_key(raw: str) -> tuple[str, str] | None:
-    # The secret is URL-safe base64 and may itself contain "_".
-    parts = raw.strip().split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
+    match = _KEY_SHAPE.fullmatch(raw.strip())
+    if match is None:
         return None
-    return parts[1], parts[2]
+    return match.group(1), match.group(2)
 
 
 async def create_key(

@@ -11,6 +11,7 @@ from platform_service.auth import audit
 from platform_service.auth.guard import admin_only
 from platform_service.auth.schemas import AuditEventList, AuditEventOut
 from platform_service.deps import DbSession
+from platform_service.openapi import ADMIN, PARAMS, documented
 
 
 class AuditController(Controller):
@@ -18,7 +19,14 @@ class AuditController(Controller):
     guards = [admin_only]
     tags = ["Audit"]
 
-    @get(operation_id="ListAuditEvents", summary="Audit log, newest first")
+    @get(
+        operation_id="ListAuditEvents",
+        summary="Audit log, newest first",
+        description="Every change the service made and who asked for it (an API key, the "
+        "console, a job, a webhook), with the values before and after. Filter by account or "
+        "action; keyset pages on `starting_after` (an event id).",
+        **documented(ADMIN, PARAMS),
+    )
     async def list_audit_events(
         self,
         db_session: DbSession,

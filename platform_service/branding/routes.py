@@ -31,6 +31,17 @@ from platform_service.branding.schemas import (
     PlatformBrandingOut,
 )
 from platform_service.deps import CallerDep, DbSession, GatewayDep, SettingsDep
+from platform_service.openapi import (
+    ADMIN,
+    AUTHENTICATED,
+    BODY,
+    LOOKUP,
+    SELLER_EDIT,
+    STRIPE,
+    UPLOAD,
+    WRITE,
+    documented,
+)
 from platform_service.settings import Settings
 from platform_service.stripe.gateway import StripeGateway
 
@@ -60,11 +71,21 @@ class PlatformBrandingController(Controller):
     tags = ["Branding"]
     guards = [admin_only]
 
-    @get(operation_id="RetrievePlatformBranding", summary="The platform's default branding")
+    @get(
+        operation_id="RetrievePlatformBranding",
+        summary="The platform's default branding",
+        description="The values an account without its own falls back to, field by field, "
+        "and the branding portals show for destination and separate-charges accounts.",
+        **documented(ADMIN),
+    )
     async def get_platform(self, db_session: DbSession) -> PlatformBrandingOut:
         return service.platform_out(await service.get_platform_row(db_session))
 
-    @put(operation_id="ReplacePlatformBranding", summary="Replace the platform's defaults")
+    @put(
+        operation_id="ReplacePlatformBranding",
+        summary="Replace the platform's defaults",
+        **documented(ADMIN, BODY, WRITE),
+    )
     async def put_platform(
         self, db_session: DbSession, caller: CallerDep, data: JSONBody[BrandingPut]
     ) -> PlatformBrandingOut:
@@ -78,7 +99,11 @@ class AccountBrandingController(Controller):
     tags = ["Branding"]
     guards = [account_access]
 
-    @get(operation_id="RetrieveAccountBranding", summary="An account's own branding")
+    @get(
+        operation_id="RetrieveAccountBranding",
+        summary="An account's own branding",
+        **documented(AUTHENTICATED, LOOKUP),
+    )
     async def get_branding(
         self, db_session: DbSession, account_id: AccountId
     ) -> AccountBrandingOut:
@@ -86,7 +111,11 @@ class AccountBrandingController(Controller):
         row = await service.get_account_branding(db_session, account_id)
         return service.account_branding_out(account_id, row)
 
-    @put(operation_id="ReplaceAccountBranding", summary="Replace an account's branding")
+    @put(
+        operation_id="ReplaceAccountBranding",
+        summary="Replace an account's branding",
+        **documented(SELLER_EDIT, BODY, LOOKUP, STRIPE, WRITE),
+    )
     async def put_branding(
         self,
         db_session: DbSession,
@@ -103,7 +132,11 @@ class AccountBrandingController(Controller):
         )
         return service.account_branding_out(account_id, row)
 
-    @patch(operation_id="UpdateAccountBranding", summary="Change some branding fields")
+    @patch(
+        operation_id="UpdateAccountBranding",
+        summary="Change some branding fields",
+        **documented(SELLER_EDIT, BODY, LOOKUP, STRIPE, WRITE),
+    )
     async def patch_branding(
         self,
         db_session: DbSession,
@@ -154,6 +187,7 @@ class AccountBrandingController(Controller):
         operation_id="UploadAccountLogo",
         summary="Upload a logo and set it on the account",
         status_code=HTTP_201_CREATED,
+        **documented(SELLER_EDIT, BODY, LOOKUP, UPLOAD, STRIPE, WRITE),
     )
     async def upload_logo(
         self,
@@ -174,6 +208,7 @@ class AccountBrandingController(Controller):
         operation_id="UploadAccountIcon",
         summary="Upload an icon and set it on the account",
         status_code=HTTP_201_CREATED,
+        **documented(SELLER_EDIT, BODY, LOOKUP, UPLOAD, STRIPE, WRITE),
     )
     async def upload_icon(
         self,
@@ -189,7 +224,12 @@ class AccountBrandingController(Controller):
             db_session, gateway, settings, caller, account_id, data.file, "icon"
         )
 
-    @get("/effective", operation_id="RetrieveEffectiveBranding", summary="Resolved branding")
+    @get(
+        "/effective",
+        operation_id="RetrieveEffectiveBranding",
+        summary="Resolved branding",
+        **documented(AUTHENTICATED, LOOKUP),
+    )
     async def effective(self, db_session: DbSession, account_id: AccountId) -> EffectiveBranding:
         """Whose branding the portal shows, why, how the session call is made, the values."""
         account = await accounts_service.get_account(db_session, account_id)
@@ -198,7 +238,12 @@ class AccountBrandingController(Controller):
             account_id=account_id, charge_model=account.charge_model, resolution=resolved
         )
 
-    @get("/drift", operation_id="CheckBrandingDrift", summary="Compare with Stripe now")
+    @get(
+        "/drift",
+        operation_id="CheckBrandingDrift",
+        summary="Compare with Stripe now",
+        **documented(AUTHENTICATED, LOOKUP, STRIPE, WRITE),
+    )
     async def drift(
         self, db_session: DbSession, gateway: GatewayDep, caller: CallerDep, account_id: AccountId
     ) -> DriftReport:

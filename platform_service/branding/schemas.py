@@ -11,10 +11,39 @@ from platform_service.branding.images import ImageFormat
 from platform_service.branding.rules import BorderStyle, ResolvedBranding
 from platform_service.schemas import Input, Output
 
-DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-FileId = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
-Color = Annotated[str, msgspec.Meta(min_length=1, max_length=20, examples=["#0A2540"])]
-FontFamily = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+DisplayName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=200,
+        description="The public business name customers see (Stripe's `business_profile.name`).",
+        examples=["Rosa's Bakery"],
+    ),
+]
+FileId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=255,
+        description="A Stripe File id uploaded on the platform (see the logo and icon uploads).",
+        examples=["file_1Nv0FGQ9RKHgCVdK"],
+    ),
+]
+Color = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1, max_length=20, description="A colour, `#RRGGBB`.", examples=["#0A2540"]
+    ),
+]
+FontFamily = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=100,
+        description="A CSS font family (Checkout and previews; the portal keeps Stripe's).",
+        examples=["Inter, sans-serif"],
+    ),
+]
 
 
 class BrandingPut(Input, kw_only=True):
@@ -42,19 +71,37 @@ class BrandingPatch(Input, kw_only=True):
 
 
 class BrandingFields(Output, kw_only=True):
-    display_name: str | None = None
-    logo: str | None = None
-    icon: str | None = None
-    button_color: str | None = None
-    background_color: str | None = None
-    font_family: str | None = None
-    border_style: BorderStyle | None = None
+    """Branding values; a field left out is not set at this level."""
+
+    display_name: Annotated[str | None, msgspec.Meta(description="The public business name.")] = (
+        None
+    )
+    logo: Annotated[
+        str | None, msgspec.Meta(description="Stripe File id of the logo (Checkout shows it).")
+    ] = None
+    icon: Annotated[
+        str | None, msgspec.Meta(description="Stripe File id of the icon (the portal shows it).")
+    ] = None
+    button_color: Annotated[
+        str | None,
+        msgspec.Meta(description="`#RRGGBB`; Stripe's `primary_color`.", examples=["#0A2540"]),
+    ] = None
+    background_color: Annotated[
+        str | None,
+        msgspec.Meta(description="`#RRGGBB`; Stripe's `secondary_color`.", examples=["#F6F9FC"]),
+    ] = None
+    font_family: Annotated[str | None, msgspec.Meta(description="A CSS font family.")] = None
+    border_style: Annotated[
+        BorderStyle | None, msgspec.Meta(description="`rounded`, `rectangular` or `pill`.")
+    ] = None
 
 
 class PlatformBrandingOut(Output, kw_only=True):
+    """The platform's default branding."""
+
     object: str = "platform_branding"
     branding: BrandingFields
-    version: int = 0
+    version: Annotated[int, msgspec.Meta(description="Bumped by every change.")] = 0
     updated_at: datetime | None = None
 
 
@@ -77,10 +124,12 @@ class Drift(Output, kw_only=True):
 
 
 class AccountBrandingOut(Output, kw_only=True):
+    """An account's own branding (what it does not set, it inherits from the platform)."""
+
     object: str = "account_branding"
     account_id: str
     branding: BrandingFields
-    version: int = 0
+    version: Annotated[int, msgspec.Meta(description="Bumped by every change.")] = 0
     last_write: StripeWrite | None = None
     drift: Drift
     updated_at: datetime | None = None
@@ -105,10 +154,18 @@ class BrandingUploadOut(Output, kw_only=True):
 
 
 class EffectiveBranding(Output, kw_only=True):
+    """What the account's customer portal shows, and why."""
+
     object: str = "effective_branding"
     account_id: str
     charge_model: str
-    resolution: ResolvedBranding
+    resolution: Annotated[
+        ResolvedBranding,
+        msgspec.Meta(
+            description="Whose branding applies (the account's or the platform's), the reason, "
+            "how a session call is made, and the values after falling back field by field."
+        ),
+    ]
 
 
 class DriftReport(Output, kw_only=True):

@@ -20,6 +20,17 @@ from platform_service.deps import (
     SessionMakerDep,
     SettingsDep,
 )
+from platform_service.inputs import BIGINT_MAX, key_parameter
+from platform_service.openapi import (
+    ADMIN,
+    BODY,
+    CONFLICT,
+    LOOKUP,
+    PARAMS,
+    STRIPE,
+    WRITE,
+    documented,
+)
 
 ItemStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
 
@@ -42,6 +53,7 @@ class BulkJobController(Controller):
         operation_id="CreateBulkJob",
         status_code=HTTP_202_ACCEPTED,
         summary="Push a change to many accounts",
+        **documented(ADMIN, BODY, STRIPE, WRITE),
     )
     async def create_job(
         self,
@@ -58,17 +70,30 @@ class BulkJobController(Controller):
         )
         return await service.job_out(db_session, job)
 
-    @get("/{job_id:str}", operation_id="RetrieveBulkJob")
+    @get(
+        "/{job_id:str}",
+        operation_id="RetrieveBulkJob",
+        summary="A bulk job's progress",
+        description="Counts per item status, the measured rate and an estimate of the time left.",
+        **documented(ADMIN, LOOKUP),
+    )
     async def get_job(self, db_session: DbSession, job_id: FromPath[str]) -> BulkJobOut:
         return await service.job_out(db_session, await service.get_job(db_session, job_id))
 
-    @get("/{job_id:str}/items", operation_id="ListBulkJobItems")
+    @get(
+        "/{job_id:str}/items",
+        operation_id="ListBulkJobItems",
+        summary="A bulk job's per-account results",
+        description="One item per target account, in order; keyset pages on `starting_after` "
+        "(an item id). Failed items carry Stripe's error code, message and param.",
+        **documented(ADMIN, LOOKUP, PARAMS),
+    )
     async def list_items(
         self,
         db_session: DbSession,
         job_id: FromPath[str],
         status: FromQuery[ItemStatus | None] = None,
-        starting_after: FromQuery[int | None] = None,
+        starting_after: FromQuery[Annotated[int | None, key_parameter(BIGINT_MAX)]] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> BulkItemList:
         await service.get_job(db_session, job_id)
@@ -77,7 +102,13 @@ class BulkJobController(Controller):
         )
         return BulkItemList(data=[service.item_out(r) for r in page.rows], has_more=page.has_more)
 
-    @get("/{job_id:str}/items.csv", operation_id="ExportBulkJobItems", media_type="text/csv")
+    @get(
+        "/{job_id:str}/items.csv",
+        operation_id="ExportBulkJobItems",
+        media_type="text/csv",
+        summary="A bulk job's items as CSV",
+        **documented(ADMIN, LOOKUP),
+    )
     async def items_csv(
         self, db_session: DbSession, session_maker: SessionMakerDep, job_id: FromPath[str]
     ) -> Stream:
@@ -85,7 +116,14 @@ class BulkJobController(Controller):
         await service.get_job(db_session, job_id)
         return csv_download(session_maker, job_id)
 
-    @get("/{job_id:str}/events", operation_id="StreamBulkJobEvents")
+    @get(
+        "/{job_id:str}/events",
+        operation_id="StreamBulkJobEvents",
+        summary="Follow a bulk job (server-sent events)",
+        media_type="text/event-stream",
+        response_description="`progress` events, each a bulk job object as JSON.",
+        **documented(ADMIN, LOOKUP),
+    )
     async def events(
         self, db_session: DbSession, session_maker: SessionMakerDep, job_id: FromPath[str]
     ) -> ServerSentEvent:
@@ -93,14 +131,28 @@ class BulkJobController(Controller):
         await service.get_job(db_session, job_id)
         return ServerSentEvent(service.progress(session_maker, job_id), event_type="progress")
 
-    @post("/{job_id:str}/cancel", operation_id="CancelBulkJob", status_code=HTTP_200_OK)
+    @post(
+        "/{job_id:str}/cancel",
+        operation_id="CancelBulkJob",
+        status_code=HTTP_200_OK,
+        summary="Cancel a bulk job",
+        description="Items not yet applied end `skipped`; those already applied stay applied. "
+        "409 when the job has already ended.",
+        **documented(ADMIN, LOOKUP, CONFLICT, WRITE),
+    )
     async def cancel(
         self, db_session: DbSession, caller: CallerDep, job_id: FromPath[str]
     ) -> BulkJobOut:
         job = await service.cancel_job(db_session, job_id, actor=caller.actor)
         return await service.job_out(db_session, job)
 
-    @post("/{job_id:str}/resume", operation_id="ResumeBulkJob", status_code=HTTP_200_OK)
+    @post(
+        "/{job_id:str}/resume",
+        operation_id="ResumeBulkJob",
+        status_code=HTTP_200_OK,
+        summary="Approve a paused canary",
+        **documented(ADMIN, LOOKUP, CONFLICT, WRITE),
+    )
     async def resume(
         self,
         db_session: DbSession,
@@ -116,6 +168,10 @@ class BulkJobController(Controller):
         "/{job_id:str}/retry-failed",
         operation_id="RetryFailedBulkJobItems",
         status_code=HTTP_200_OK,
+        summary="Run a bulk job's failed items again",
+        description="The failed items go back to pending and the job runs them again, with "
+        "the same idempotency keys, so nothing is applied twice.",
+        **documented(ADMIN, LOOKUP, CONFLICT, WRITE),
     )
     async def retry_failed(
         self,

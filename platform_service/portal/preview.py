@@ -29,6 +29,7 @@ from platform_service.branding.files import get_file
 from platform_service.branding.rules import contrast_ratio
 from platform_service.branding.service import effective_branding_for
 from platform_service.deps import DbSession
+from platform_service.openapi import AUTHENTICATED, LOOKUP, PARAMS, documented
 from platform_service.portal.document import default_headline
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
@@ -105,6 +106,10 @@ class PortalPreviewController(Controller):
         "/preview",
         operation_id="PreviewAccountBranding",
         summary="HTML mock of the customer portal with the effective branding",
+        description="A page for people, not programs: the account's customer portal drawn "
+        "with its effective branding and the given (or default) headline. Browsers signed in "
+        "to the console send the key as a cookie instead of the header.",
+        **documented(AUTHENTICATED, LOOKUP, PARAMS),
     )
     async def preview_page(
         self,

@@ -13,6 +13,7 @@ import secrets
 from typing import Annotated
 
 from litestar import Controller, Response, get, patch, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_303_SEE_OTHER
@@ -25,6 +26,19 @@ from platform_service.deps import (
     GatewayDep,
     SessionMakerDep,
     SettingsDep,
+)
+from platform_service.inputs import INTEGER_MAX, key_parameter
+from platform_service.openapi import (
+    ADMIN,
+    AUTHENTICATED,
+    BODY,
+    CONFLICT,
+    LOOKUP,
+    PARAMS,
+    SELLER_EDIT,
+    STRIPE,
+    WRITE,
+    documented,
 )
 from platform_service.portal import defaults, versions
 from platform_service.portal import settings as portal_settings
@@ -48,12 +62,20 @@ class PlatformPortalSettingsController(Controller):
     tags = ["Portal settings"]
     guards = [admin_only]
 
-    @get(operation_id="RetrievePlatformPortalSettings")
+    @get(
+        operation_id="RetrievePlatformPortalSettings",
+        summary="The platform's default portal settings",
+        **documented(ADMIN),
+    )
     async def get_settings(self, db_session: DbSession) -> PlatformPortalSettingsOut:
         """The platform's defaults and the document an account without overrides gets."""
         return await defaults.get_platform_settings(db_session)
 
-    @put(operation_id="ReplacePlatformPortalSettings")
+    @put(
+        operation_id="ReplacePlatformPortalSettings",
+        summary="Replace the platform's default portal settings",
+        **documented(ADMIN, BODY, STRIPE, WRITE),
+    )
     async def put_settings(
         self,
         db_session: DbSession,
@@ -73,14 +95,24 @@ class AccountPortalController(Controller):
     tags = ["Portal settings"]
     guards = [account_access]
 
-    @get("/portal-settings", operation_id="RetrieveAccountPortalSettings")
+    @get(
+        "/portal-settings",
+        operation_id="RetrieveAccountPortalSettings",
+        summary="An account's portal settings",
+        **documented(AUTHENTICATED, LOOKUP),
+    )
     async def get_settings(
         self, db_session: DbSession, account_id: AccountId
     ) -> AccountPortalSettingsOut:
         """The effective document, the account's overrides and, per field, where it came from."""
         return await portal_settings.get_account_settings(db_session, account_id)
 
-    @put("/portal-settings", operation_id="ReplaceAccountPortalSettings")
+    @put(
+        "/portal-settings",
+        operation_id="ReplaceAccountPortalSettings",
+        summary="Replace an account's portal overrides",
+        **documented(SELLER_EDIT, BODY, LOOKUP, STRIPE),
+    )
     async def put_settings(
         self,
         session_maker: SessionMakerDep,
@@ -96,7 +128,12 @@ class AccountPortalController(Controller):
             session_maker, gateway, account_id, data, actor=caller.actor
         )
 
-    @patch("/portal-settings", operation_id="UpdateAccountPortalSettings")
+    @patch(
+        "/portal-settings",
+        operation_id="UpdateAccountPortalSettings",
+        summary="Change some of an account's portal settings",
+        **documented(SELLER_EDIT, BODY, LOOKUP, STRIPE),
+    )
     async def patch_settings(
         self,
         session_maker: SessionMakerDep,
@@ -118,14 +155,22 @@ class AccountPortalController(Controller):
             session_maker, gateway, account_id, data, reset=reset or [], actor=caller.actor
         )
 
-    @get("/portal-settings/versions", operation_id="ListAccountPortalSettingsVersions")
+    @get(
+        "/portal-settings/versions",
+        operation_id="ListAccountPortalSettingsVersions",
+        summary="An account's saved portal settings versions",
+        **documented(AUTHENTICATED, LOOKUP, PARAMS),
+    )
     async def list_versions(
         self,
         db_session: DbSession,
         account_id: AccountId,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=100)]] = 20,
         starting_after: FromQuery[
-            Annotated[int | None, Parameter(description="The last version of the previous page")]
+            Annotated[
+                int | None,
+                key_parameter(INTEGER_MAX, description="The last version of the previous page"),
+            ]
         ] = None,
     ) -> PortalSettingsVersionList:
         """Saved versions, newest first; `live` marks the one on Stripe."""
@@ -137,6 +182,8 @@ class AccountPortalController(Controller):
         "/portal-settings/versions/{version:int}/restore",
         operation_id="RestoreAccountPortalSettingsVersion",
         status_code=HTTP_200_OK,
+        summary="Restore an earlier portal settings version",
+        **documented(SELLER_EDIT, LOOKUP, PARAMS, STRIPE),
     )
     async def restore_version(
         self,
@@ -145,7 +192,7 @@ class AccountPortalController(Controller):
         settings: SettingsDep,
         caller: CallerDep,
         account_id: AccountId,
-        version: FromPath[Annotated[int, Parameter(ge=1)]],
+        version: FromPath[Annotated[int, key_parameter(INTEGER_MAX)]],
     ) -> AccountPortalSettingsOut:
         """Save an earlier version's overrides as the newest version, then sync."""
         ensure_seller_may_edit(caller, settings, "portal_settings")
@@ -153,7 +200,26 @@ class AccountPortalController(Controller):
             session_maker, gateway, account_id, version, actor=caller.actor
         )
 
-    @post("/portal-sessions", operation_id="CreatePortalSession", status_code=HTTP_201_CREATED)
+    @post(
+        "/portal-sessions",
+        operation_id="CreatePortalSession",
+        status_code=HTTP_201_CREATED,
+        summary="Open a customer portal session",
+        **documented(
+            AUTHENTICATED,
+            BODY,
+            LOOKUP,
+            CONFLICT,
+            STRIPE,
+            WRITE,
+            responses={
+                303: ResponseSpec(
+                    None,
+                    description="With `redirect=true`: the session's URL is in `Location`.",
+                )
+            },
+        ),
+    )
     async def create_session(
         self,
         db_session: DbSession,

@@ -9,7 +9,7 @@ account's configuration stands on Stripe. Session flows are tagged unions on
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -24,27 +24,59 @@ SyncStatus = Literal["in_sync", "pending", "out_of_sync"]
 class FieldInfo(Output, kw_only=True):
     """Where one leaf of the effective document came from."""
 
-    source: FieldOrigin
-    inherited: bool
+    source: Annotated[
+        FieldOrigin,
+        msgspec.Meta(
+            description="`default` (the service's), `platform`, `account`, or `account_profile` "
+            "(the business name read from the connected account)."
+        ),
+    ]
+    inherited: Annotated[bool, msgspec.Meta(description="Not set by the account itself.")]
 
 
 class SyncState(Output, kw_only=True):
     """How the account's settings stand on Stripe."""
 
-    status: SyncStatus
-    error: str | None = None
-    stripe_account: str | None = None  # "platform" or the connected account id
-    configuration_id: str | None = None
-    live_version: int | None = None
+    status: Annotated[
+        SyncStatus,
+        msgspec.Meta(
+            description="`in_sync`, `pending` (a sync is queued) or `out_of_sync` (the last "
+            "sync failed: see `error`)."
+        ),
+    ]
+    error: Annotated[str | None, msgspec.Meta(description="Why the last sync failed.")] = None
+    stripe_account: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Where the configuration lives: `platform`, or the connected account id."
+        ),
+    ] = None
+    configuration_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The Stripe portal configuration sessions use.",
+            examples=["bpc_1Nv0FGQ9RKHgCVdK"],
+        ),
+    ] = None
+    live_version: Annotated[
+        int | None, msgspec.Meta(description="The settings version that is on Stripe.")
+    ] = None
     synced_at: datetime | None = None
 
 
 class PlatformPortalSettingsOut(Output, kw_only=True):
     """The platform's defaults: what it sets, and the document accounts inherit."""
 
-    settings: PortalSettingsPatch
-    effective: PortalSettings
-    fields: dict[str, FieldInfo]
+    settings: Annotated[
+        PortalSettingsPatch, msgspec.Meta(description="What the platform sets itself.")
+    ]
+    effective: Annotated[
+        PortalSettings,
+        msgspec.Meta(description="The document an account without overrides gets."),
+    ]
+    fields: Annotated[
+        dict[str, FieldInfo], msgspec.Meta(description="Per dotted leaf path, its origin.")
+    ]
     updated_at: datetime | None = None
     updated_by: str | None = None
 
@@ -53,29 +85,51 @@ class AccountPortalSettingsOut(Output, kw_only=True):
     """An account's effective document, its own overrides and, per field, its origin."""
 
     account_id: str
-    version: int
-    settings: PortalSettings
-    overrides: PortalSettingsPatch
-    fields: dict[str, FieldInfo]
-    effective_headline: str | None = None
+    version: Annotated[int, msgspec.Meta(description="The newest saved version.")]
+    settings: Annotated[
+        PortalSettings, msgspec.Meta(description="The effective document, every field resolved.")
+    ]
+    overrides: Annotated[
+        PortalSettingsPatch, msgspec.Meta(description="What the account sets itself.")
+    ]
+    fields: Annotated[
+        dict[str, FieldInfo],
+        msgspec.Meta(
+            description="Per dotted leaf path (e.g. `customisation.headline`), its origin."
+        ),
+    ]
+    effective_headline: Annotated[
+        str | None,
+        msgspec.Meta(description="The headline customers see (Stripe's sentence when unset)."),
+    ] = None
     sync: SyncState
 
 
 class PortalSettingsVersionOut(Output, kw_only=True):
+    """One saved version of an account's portal settings."""
+
     version: int
     created_at: datetime
-    actor: str
-    live: bool
-    content_hash: str
+    actor: Annotated[str, msgspec.Meta(description="Who saved it.")]
+    live: Annotated[bool, msgspec.Meta(description="This version is the one on Stripe.")]
+    content_hash: Annotated[
+        str,
+        msgspec.Meta(description="Hash of the compiled configuration (identical ones share it)."),
+    ]
     stripe_account: str
     configuration_id: str | None = None
-    settings: dict[str, Any]
-    overrides: dict[str, Any]
+    settings: Annotated[dict[str, Any], msgspec.Meta(description="The effective document.")]
+    overrides: Annotated[dict[str, Any], msgspec.Meta(description="The account's own fields.")]
 
 
 class PortalSettingsVersionList(Output, kw_only=True):
+    """One page of versions, newest first."""
+
     data: list[PortalSettingsVersionOut]
-    has_more: bool
+    has_more: Annotated[
+        bool,
+        msgspec.Meta(description="More pages follow: pass the last `version` as `starting_after`."),
+    ]
 
 
 class PortalApplyResult(msgspec.Struct, kw_only=True):
@@ -177,16 +231,44 @@ PortalFlow = (
 class PortalSessionCreate(Input, kw_only=True):
     """Open a portal session for one customer of the account."""
 
-    customer: str
-    return_url: str | None = None
-    locale: Locale | None = None
-    flow: PortalFlow | None = None
+    customer: Annotated[
+        str,
+        msgspec.Meta(
+            description="The Stripe customer (on the account for `direct`, on the platform "
+            "otherwise).",
+            examples=["cus_PdX3Lk2v9a"],
+        ),
+    ]
+    return_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Where the portal's back link goes; on an allowed host. Defaults to "
+            "the settings' `default_return_url`.",
+            examples=["https://shop.example/account"],
+        ),
+    ] = None
+    locale: Annotated[
+        Locale | None, msgspec.Meta(description="The portal's language; `auto` by default.")
+    ] = None
+    flow: Annotated[
+        PortalFlow | None,
+        msgspec.Meta(description="Open one task directly (Stripe's `flow_data`)."),
+    ] = None
 
 
 class PortalSessionOut(Output, kw_only=True):
     """The session's URL is a bearer credential: use it at once, never store it."""
 
-    url: str
-    branding_source: Literal["connected_account", "platform"]
-    configuration_id: str
-    flow: dict[str, Any] | None = None
+    url: Annotated[
+        str, msgspec.Meta(description="The portal session URL: single use, send the customer now.")
+    ]
+    branding_source: Annotated[
+        Literal["connected_account", "platform"],
+        msgspec.Meta(description="Whose branding the portal shows."),
+    ]
+    configuration_id: Annotated[
+        str, msgspec.Meta(description="The Stripe portal configuration the session uses.")
+    ]
+    flow: Annotated[
+        dict[str, Any] | None, msgspec.Meta(description="The flow Stripe opened, as sent.")
+    ] = None

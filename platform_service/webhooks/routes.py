@@ -23,6 +23,16 @@ from platform_service.deps import (
     SettingsDep,
     WebhookSecretsDep,
 )
+from platform_service.openapi import (
+    ADMIN,
+    BODY,
+    CONFLICT,
+    LOOKUP,
+    PARAMS,
+    WRITE,
+    documented,
+    error_response,
+)
 from platform_service.webhooks import service
 from platform_service.webhooks.models import EventSource
 from platform_service.webhooks.schemas import (
@@ -37,7 +47,30 @@ from platform_service.webhooks.schemas import (
 
 EventId = FromPath[str]
 # Optional here so a missing header gets the service's 400, not a generic validation error.
-SignatureHeader = Annotated[str | None, HeaderParameter(name="Stripe-Signature")]
+SignatureHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Stripe-Signature",
+        description="Stripe's signature of the exact body, checked against the endpoint's secrets.",
+    ),
+]
+# What a delivery can be answered besides 200: Stripe retries anything else.
+DELIVERY_ERRORS = documented(
+    responses={
+        400: error_response(
+            400,
+            "Refused: a missing or wrong `Stripe-Signature`, a body that is not a Stripe event, "
+            "or a live-mode event sent to a test-mode service.",
+            code="invalid_signature",
+            message="The Stripe-Signature header does not match any configured secret.",
+        ),
+        503: error_response(
+            503,
+            "Not recorded: no signing secret is configured for this endpoint, or the database "
+            "refused the commit. Stripe retries.",
+        ),
+    }
+)
 
 
 class StripeWebhookController(Controller):
@@ -54,7 +87,11 @@ class StripeWebhookController(Controller):
     @post(
         operation_id="ReceivePlatformWebhook",
         summary="Stripe events of the platform account",
+        description="Stripe's deliveries for the platform's own webhook endpoint. The event "
+        "is verified, stored once (a redelivery answers 200 with `duplicate: true`) and "
+        "handled by a job after the response.",
         status_code=HTTP_200_OK,
+        **DELIVERY_ERRORS,
     )
     async def receive_platform(
         self,
@@ -83,7 +120,10 @@ class StripeWebhookController(Controller):
         "/connect",
         operation_id="ReceiveConnectWebhook",
         summary="Stripe events of connected accounts (Connect endpoint)",
+        description="Stripe's deliveries for the platform's Connect endpoint (events of "
+        "connected accounts, carrying `account`). Verified, stored once and handled by a job.",
         status_code=HTTP_200_OK,
+        **DELIVERY_ERRORS,
     )
     async def receive_connect(
         self,
@@ -119,7 +159,13 @@ class WebhookEventController(Controller):
     guards = [admin_only]
     tags = ["Webhooks"]
 
-    @get(operation_id="ListWebhookEvents", summary="Stored Stripe events, newest first")
+    @get(
+        operation_id="ListWebhookEvents",
+        summary="Stored Stripe events, newest first",
+        description="The webhook inbox: what arrived and how its handling went. Keyset pages "
+        "on `starting_after` (an event id); payloads only with `include_payload=true`.",
+        **documented(ADMIN, PARAMS),
+    )
     async def list_webhook_events(
         self,
         db_session: DbSession,
@@ -143,7 +189,13 @@ class WebhookEventController(Controller):
             has_more=page.has_more,
         )
 
-    @get("/{event_id:str}", operation_id="GetWebhookEvent", summary="One stored event")
+    @get(
+        "/{event_id:str}",
+        operation_id="GetWebhookEvent",
+        summary="One stored event",
+        description="The event by its Stripe id (evt_…), with its payload.",
+        **documented(ADMIN, LOOKUP),
+    )
     async def get_webhook_event(self, db_session: DbSession, event_id: EventId) -> WebhookEventOut:
         row = await service.get_event(db_session, event_id)
         return event_out(row, with_payload=True)
@@ -152,7 +204,9 @@ class WebhookEventController(Controller):
         "/{event_id:str}/replay",
         operation_id="ReplayWebhookEvent",
         summary="Process one event again",
+        description="Queue the stored event for its handler again (after a fix, or a failure).",
         status_code=HTTP_200_OK,
+        **documented(ADMIN, LOOKUP, CONFLICT, WRITE),
     )
     async def replay_webhook_event(
         self, db_session: DbSession, after_commit: AfterCommitDep, event_id: EventId
@@ -164,7 +218,10 @@ class WebhookEventController(Controller):
         "/replay",
         operation_id="ReplayWebhookEvents",
         summary="Process every matching event again",
+        description="Queue every stored event that matches the filter (at least one of type, "
+        "status, account_id or since), up to `limit`; answers how many were queued.",
         status_code=HTTP_200_OK,
+        **documented(ADMIN, BODY, WRITE),
     )
     async def replay_webhook_events(
         self,

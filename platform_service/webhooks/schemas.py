@@ -17,46 +17,96 @@ class WebhookAck(Output, kw_only=True):
     """What Stripe gets back: a 2xx is all it reads."""
 
     received: bool
-    status: str
-    duplicate: bool = False
+    status: Annotated[
+        str,
+        msgspec.Meta(
+            description="The stored event's status: `pending` (queued for its handler), "
+            "`ignored` or `unhandled` (no handler for its type).",
+            examples=["pending"],
+        ),
+    ]
+    duplicate: Annotated[
+        bool, msgspec.Meta(description="The event was already stored; nothing new was queued.")
+    ] = False
 
 
 class WebhookEventOut(Output, kw_only=True):
-    id: str
-    type: str
-    account_id: str | None = None
+    """A Stripe event as received and stored, and how its handling went."""
+
+    id: Annotated[
+        str, msgspec.Meta(description="Stripe's event id.", examples=["evt_1Nv0FGQ9RKHgCVdK"])
+    ]
+    type: Annotated[
+        str, msgspec.Meta(description="Stripe's event type.", examples=["account.updated"])
+    ]
+    account_id: Annotated[
+        str | None, msgspec.Meta(description="The connected account (Connect events).")
+    ] = None
     livemode: bool
-    source: str
-    created: datetime
-    object_id: str | None = None
+    source: Annotated[
+        str,
+        msgspec.Meta(
+            description="How it arrived: the `platform` or `connect` endpoint, or `reconcile` "
+            "(fetched from Stripe's event list after a missed delivery)."
+        ),
+    ]
+    created: Annotated[datetime, msgspec.Meta(description="When Stripe created the event.")]
+    object_id: Annotated[
+        str | None, msgspec.Meta(description="The id of the object the event is about.")
+    ] = None
     object_type: str | None = None
-    status: EventStatusName
-    stale: bool = False
-    attempts: int = 0
-    last_error: str | None = None
+    status: Annotated[EventStatusName, msgspec.Meta(description="Where its handling stands.")]
+    stale: Annotated[
+        bool,
+        msgspec.Meta(
+            description="A newer event about the same object was processed first, so this "
+            "one changed nothing."
+        ),
+    ] = False
+    attempts: Annotated[int, msgspec.Meta(description="Handler runs so far.")] = 0
+    last_error: Annotated[str | None, msgspec.Meta(description="The last handler failure.")] = None
     received_at: datetime
     enqueued_at: datetime | None = None
     started_at: datetime | None = None
     processed_at: datetime | None = None
-    payload: dict[str, Any] | None = None
+    payload: Annotated[
+        dict[str, Any] | None,
+        msgspec.Meta(description="The event as Stripe sent it (portal URLs scrubbed)."),
+    ] = None
 
 
 class WebhookEventList(Output, kw_only=True):
+    """One page of stored events, newest first."""
+
     data: list[WebhookEventOut]
-    has_more: bool
+    has_more: Annotated[
+        bool, msgspec.Meta(description="More pages follow: pass the last `id` as `starting_after`.")
+    ]
 
 
 class WebhookReplayFilter(Input, kw_only=True):
     """Which events to replay; at least one filter is required."""
 
-    type: str | None = None
-    status: EventStatusName | None = None
-    account_id: str | None = None
-    since: datetime | None = None
-    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1000
+    type: Annotated[
+        str | None, msgspec.Meta(description="Events of this type.", examples=["account.updated"])
+    ] = None
+    status: Annotated[
+        EventStatusName | None, msgspec.Meta(description="Events in this status.")
+    ] = None
+    account_id: Annotated[
+        str | None, msgspec.Meta(description="Events of this connected account.")
+    ] = None
+    since: Annotated[
+        datetime | None, msgspec.Meta(description="Events Stripe created at or after this time.")
+    ] = None
+    limit: Annotated[
+        int, msgspec.Meta(ge=1, le=10_000, description="At most this many events.")
+    ] = 1000
 
 
 class WebhookReplayResult(Output, kw_only=True):
+    """How many events were queued again."""
+
     count: int
 
 
