@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_service.branding.files import upload_branding_file
 from platform_service.branding.images import ImagePurpose
 from platform_service.branding.patches import validate_branding_patch
-from platform_service.branding.service import BrandingApplyResult, apply_branding_patch
+from platform_service.branding.service import apply_branding_patch
 from platform_service.errors import PayloadTooLarge, ValidationFailed
 from platform_service.settings import Settings
 from platform_service.stripe.gateway import StripeGateway
@@ -65,24 +65,6 @@ class BrandingApplier:
             param, message = issues[0]
             raise ValidationFailed(message, param=param)
 
-    async def apply(
-        self,
-        session: AsyncSession,
-        gateway: StripeGateway,
-        account_id: str,
-        patch: dict[str, Any],
-        *,
-        idempotency_key: str,
-        actor: str,
-        dry_run: bool,
-    ) -> BrandingApplyResult:
-        """Apply the patch to one account; Stripe is written with the job's key."""
-        return await apply_branding_patch(
-            session,
-            gateway,
-            account_id,
-            patch,
-            idempotency_key=idempotency_key,
-            actor=actor,
-            dry_run=dry_run,
-        )
+    # Applying is the domain's own patch function, in the bulk item's session,
+    # with the job's idempotency key.
+    apply = staticmethod(apply_branding_patch)

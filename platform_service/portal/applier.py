@@ -121,24 +121,6 @@ class PortalSettingsApplier:
         """The patch's own problems (`validate_portal_patch`)."""
         validate_portal_patch(patch)
 
-    async def apply(
-        self,
-        session: AsyncSession,
-        gateway: StripeGateway,
-        account_id: str,
-        patch: dict[str, Any],
-        *,
-        idempotency_key: str,
-        actor: str,
-        dry_run: bool,
-    ) -> PortalApplyResult:
-        """`apply_portal_patch` in `session`."""
-        return await apply_portal_patch(
-            session,
-            gateway,
-            account_id,
-            patch,
-            idempotency_key=idempotency_key,
-            actor=actor,
-            dry_run=dry_run,
-        )
+    # Applying is the domain's own patch function, in the bulk item's session,
+    # with the job's idempotency key.
+    apply = staticmethod(apply_portal_patch)
