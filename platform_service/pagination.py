@@ -47,8 +47,14 @@ async def keyset_page(
             position = await session.scalar(select(order).where(cursor_id == starting_after))
             if position is None:
                 raise ValidationFailed(
-                    f"No such {what}: '{starting_after}'", param="starting_after"
+                    f"No such {what}: '{_shown(starting_after)}'", param="starting_after"
                 )
         stmt = stmt.where(order < position if descending else order > position)
     rows = list(await session.scalars(stmt))
     return Page(rows[:limit], len(rows) > limit)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as an error message quotes it: a 30 KB cursor is not echoed back whole."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"

@@ -347,3 +347,12 @@ async def test_a_form_body_on_a_json_route_is_a_400(api: Api) -> None:
         f"/v1/accounts/{api.account_id}", data={"business_name": "Form Shop"}
     )
     assert_error(resp, 400, "invalid_request")
+
+
+async def test_a_huge_unknown_cursor_is_not_echoed_back_whole(api: Api) -> None:
+    cursor = "acct_" + "x" * 30_000
+    resp = await api.client.get("/v1/accounts", params={"starting_after": cursor})
+    assert_error(resp, 422, "parameter_invalid", "starting_after")
+    message = resp.json()["error"]["message"]
+    assert len(message) < 200
+    assert "30005 characters" in message
