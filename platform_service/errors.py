@@ -18,6 +18,8 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
 
@@ -102,6 +104,12 @@ class Conflict(ServiceError):
     status_code = 409
     type = "conflict_error"
     code = "conflict"
+
+
+class DatabaseBusy(ServiceError):
+    status_code = 503
+    type = "api_error"
+    code = "database_busy"
 
 
 class AuthenticationFailed(ServiceError):
@@ -236,6 +244,59 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[Erro
     return error_response(err)
 
 
+def _integrity_handler(
+    request: Request[Any, Any, Any], exc: IntegrityError
+) -> Response[ErrorResponse]:
+    # A concurrent request wrote the same unique row between our read and our write
+    # (writes to one account are serialised, so this is a race nothing else caught).
+    # The request's transaction rolls back with this error response: nothing half-applied.
+    # Only a unique clash is a race; a NOT NULL or foreign key violation is a bug (500).
+    if not _is_unique_violation(exc):
+        return _unhandled(request, exc)
+    logger.warning("integrity error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        Conflict(
+            "A concurrent request changed the same object; nothing was changed. Retry the request.",
+            headers={"Retry-After": "1"},
+        )
+    )
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505":  # PostgreSQL (asyncpg)
+        return True
+    return str(getattr(orig, "sqlite_errorname", "")) in {
+        "SQLITE_CONSTRAINT_UNIQUE",
+        "SQLITE_CONSTRAINT_PRIMARYKEY",
+    }
+
+
+# SQLite's lock waits, PostgreSQL's serialization failure, deadlock and lock timeout.
+_CONTENTION_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def _is_contention(exc: DBAPIError) -> bool:
+    sqlite_error = str(getattr(exc.orig, "sqlite_errorname", ""))
+    if sqlite_error.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _CONTENTION_SQLSTATES
+
+
+def _database_handler(
+    request: Request[Any, Any, Any], exc: DBAPIError | PoolTimeout
+) -> Response[ErrorResponse]:
+    if isinstance(exc, DBAPIError) and not _is_contention(exc):
+        return _unhandled(request, exc)
+    logger.warning("database busy on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        DatabaseBusy(
+            "The database is busy with other changes; nothing was changed. Retry the request.",
+            headers={"Retry-After": "1"},
+        )
+    )
+
+
 # What a failed Stripe call means to the API's caller.
 _STRIPE_STATUS: dict[StripeErrorKind, tuple[int, str, str]] = {
     StripeErrorKind.INVALID_REQUEST: (422, "invalid_request_error", "stripe_invalid_request"),
@@ -272,6 +333,9 @@ def exception_handlers() -> ExceptionHandlersMap:
         NotAuthorizedException: _http_handler,
         PermissionDeniedException: _http_handler,
         HTTPException: _http_handler,
+        IntegrityError: _integrity_handler,
+        DBAPIError: _database_handler,
+        PoolTimeout: _database_handler,
         Exception: _unhandled,
     }
     return handlers

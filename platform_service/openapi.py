@@ -52,8 +52,9 @@ CONFLICT: Final = (409,)
 UPLOAD: Final = (413,)
 # The operation calls Stripe: its refusals are mapped (see `errors._STRIPE_STATUS`).
 STRIPE: Final = (404, 409, 422, 429, 502)
-# The operation writes: a commit the database refuses answers 503 (`db.transaction`).
-WRITE: Final = (503,)
+# The operation writes: a commit the database refuses, or a database too busy to take
+# the write, answers 503 (`db.transaction`, `db.locks`); a race another write won, 409.
+WRITE: Final = (409, 503)
 
 _ERRORS: Final[dict[int, tuple[str, dict[str, str]]]] = {
     400: (
@@ -93,7 +94,8 @@ _ERRORS: Final[dict[int, tuple[str, dict[str, str]]]] = {
     ),
     409: (
         "The object's state forbids the operation (a finished job, a disconnected account, "
-        "an idempotency conflict on Stripe).",
+        "an idempotency conflict on Stripe), or a concurrent write changed it first "
+        "(`conflict`, with `Retry-After`).",
         {
             "type": "conflict_error",
             "code": "job_finished",
@@ -135,7 +137,8 @@ _ERRORS: Final[dict[int, tuple[str, dict[str, str]]]] = {
         },
     ),
     503: (
-        "Nothing was changed: the database refused the commit; retry after `Retry-After`.",
+        "Nothing was changed: the database refused the commit or was too busy to take the "
+        "write (`database_busy`); retry after `Retry-After`.",
         {
             "type": "api_error",
             "code": "commit_failed",

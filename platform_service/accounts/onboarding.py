@@ -193,7 +193,7 @@ async def create_onboarding_link(
     # top would make the two modules import each other.
     from platform_service.accounts import service
 
-    row = await service.get_account(session, account_id, for_update=True)
+    row = await service.lock_account_for_write(session, account_id)
     for name, value in (("return_url", return_url), ("refresh_url", refresh_url)):
         problem = check_url(value) if value is not None else None
         if problem:

@@ -175,17 +175,27 @@ def _kind_of(data: dict[str, Any]) -> str:
     )
 
 
-async def get_account(
-    session: AsyncSession, account_id: str, *, for_update: bool = False
-) -> ConnectedAccount:
+async def get_account(session: AsyncSession, account_id: str) -> ConnectedAccount:
     """The account, or 404."""
+    return await get_or_404(
+        session, ConnectedAccount, account_id, by=ConnectedAccount.id, what="account"
+    )
+
+
+async def lock_account_for_write(session: AsyncSession, account_id: str) -> ConnectedAccount:
+    """The account, or 404, locked until the transaction ends: writes to one account
+    run one after the other, each reading what the previous one committed.
+
+    Every write to an account's data (its row, branding, portal settings) calls
+    this first, before reading what it changes (`db.locks`).
+    """
     return await get_or_404(
         session,
         ConnectedAccount,
         account_id,
         by=ConnectedAccount.id,
         what="account",
-        for_update=for_update,
+        for_update=True,
     )
 
 
@@ -264,7 +274,7 @@ async def update_account(
     actor: str,
 ) -> ConnectedAccount:
     """Apply a PATCH; the email and business name are written to Stripe first."""
-    row = await get_account(session, account_id, for_update=True)
+    row = await lock_account_for_write(session, account_id)
     before = _audit_view(row)
     stripe_params: dict[str, Any] = {}
     if patch.email is not msgspec.UNSET and patch.email != row.email:
@@ -316,7 +326,7 @@ async def sync_account(
 ) -> ConnectedAccount:
     """Refetch the account from Stripe and apply it (the row is locked meanwhile, so two
     syncs can't commit their answers in the wrong order)."""
-    row = await get_account(session, account_id, for_update=True)
+    row = await lock_account_for_write(session, account_id)
     before = _audit_view(row)
     try:
         data = await gateway.retrieve_account(account_id)

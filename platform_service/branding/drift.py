@@ -55,7 +55,7 @@ async def check_drift(
     """Refetch the account and compare its branding with the last write; record the answer."""
     # The account row lock waits for an in-flight branding write to commit, so a
     # check never compares Stripe's new values against the previous write.
-    await accounts_service.get_account(session, account_id, for_update=True)
+    await accounts_service.lock_account_for_write(session, account_id)
     data = await gateway.retrieve_account(account_id)
     row = await session.get(AccountBranding, account_id, populate_existing=True)
     now = utcnow()

@@ -222,9 +222,12 @@ async def _apply(
     actor: str,
     dry_run: bool,
 ) -> tuple[BrandingApplyResult, AccountBranding | None]:
-    # Lock the account row first: concurrent edits of one account then apply
-    # one after the other, each to the branding the previous one committed.
-    account = await accounts_service.get_account(session, account_id, for_update=not dry_run)
+    # Lock the account first: concurrent edits of one account then apply one
+    # after the other, each to the branding the previous one committed.
+    if dry_run:
+        account = await accounts_service.get_account(session, account_id)
+    else:
+        account = await accounts_service.lock_account_for_write(session, account_id)
     row = await session.get(AccountBranding, account_id, populate_existing=True)
     before = own_fields(row)
     new_own = dict(values) if replace else {**before, **values}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,9 +14,12 @@ from sqlalchemy.ext.asyncio import (
 
 from platform_service.settings import sqlite_path
 
+# How long a SQLite write waits for the one before it (busy handler and `db.locks`).
+SQLITE_BUSY_TIMEOUT_S = 30
+
 
 def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """An async engine; SQLite gets WAL, foreign keys, a busy timeout and whole transactions."""
     if database_url.startswith("sqlite"):
         path = sqlite_path(database_url)
         if path is not None:
@@ -24,9 +27,10 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(
             database_url,
             echo=echo,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "savepoint", _begin_before_savepoint)
         return engine
     return create_async_engine(
         database_url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
@@ -37,8 +41,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.close()
+
+
+def _begin_before_savepoint(connection: Connection, _name: str | None) -> None:
+    # pysqlite leaves the transaction to SQLite until the first INSERT/UPDATE/DELETE.
+    # A SAVEPOINT before that opens a transaction of its own, and its RELEASE commits
+    # it: half of the request's writes would stay even when the rest rolls back.
+    driver = connection.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        connection.exec_driver_sql("BEGIN")
 
 
 def create_session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

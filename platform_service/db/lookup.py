@@ -1,4 +1,8 @@
-"""Get-or-404, written once: a missing row is the API's 404 in its error shape."""
+"""Get-or-404, written once: a missing row is the API's 404 in its error shape.
+
+With `for_update` it is also the write lock (`db.locks`): the row is locked
+(SQLite: the transaction becomes the writer) and read as it is now.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from platform_service.db.locks import become_writer
 from platform_service.errors import NotFound
 
 M = TypeVar("M")
@@ -23,12 +28,21 @@ async def get_or_404(
     by: InstrumentedAttribute[Any] | None = None,
     for_update: bool = False,
 ) -> M:
-    """The row of `model` whose primary key (or column `by`) is `key`, or NotFound."""
+    """The row of `model` whose primary key (or column `by`) is `key`, or NotFound.
+
+    `for_update`: lock it for a write that follows, refreshing a copy already loaded.
+    """
+    if for_update:
+        await become_writer(session)
     if by is None:
-        row = await session.get(model, key, with_for_update=for_update or None)
+        row = await session.get(
+            model, key, with_for_update=for_update or None, populate_existing=for_update
+        )
     else:
         stmt = select(model).where(by == key)
-        row = await session.scalar(stmt.with_for_update() if for_update else stmt)
+        if for_update:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        row = await session.scalar(stmt)
     if row is None:
         raise NotFound(f"No such {what}: '{key}'", param=param)
     return row

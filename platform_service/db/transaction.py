@@ -12,6 +12,11 @@
    in a short transaction of its own: `kept_on(session_maker, StripeGatewayError)`.
 4. Jobs asked for inside a transaction run only if it commits:
    `jobs.outbox.AfterCommit`, the one after-commit enqueue for everything.
+5. A write to an account locks it first (`accounts.service.lock_account_for_write`,
+   `db.locks`), so writes to one account run one after the other on PostgreSQL and
+   SQLite alike. A race that still loses (a unique row written concurrently) answers
+   409 `conflict`, a database too busy to take the write 503 `database_busy`, both
+   with `Retry-After` and the transaction rolled back (`errors`).
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ class AccountPortalController(Controller):
         "/portal-settings",
         operation_id="ReplaceAccountPortalSettings",
         summary="Replace an account's portal overrides",
-        **documented(SELLER_EDIT, BODY, LOOKUP, STRIPE),
+        **documented(SELLER_EDIT, BODY, LOOKUP, STRIPE, WRITE),
     )
     async def put_settings(
         self,
@@ -132,7 +132,7 @@ class AccountPortalController(Controller):
         "/portal-settings",
         operation_id="UpdateAccountPortalSettings",
         summary="Change some of an account's portal settings",
-        **documented(SELLER_EDIT, BODY, LOOKUP, STRIPE),
+        **documented(SELLER_EDIT, BODY, LOOKUP, STRIPE, WRITE),
     )
     async def patch_settings(
         self,
@@ -183,7 +183,7 @@ class AccountPortalController(Controller):
         operation_id="RestoreAccountPortalSettingsVersion",
         status_code=HTTP_200_OK,
         summary="Restore an earlier portal settings version",
-        **documented(SELLER_EDIT, LOOKUP, PARAMS, STRIPE),
+        **documented(SELLER_EDIT, LOOKUP, PARAMS, STRIPE, WRITE),
     )
     async def restore_version(
         self,

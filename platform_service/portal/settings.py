@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts.models import ConnectedAccount
-from platform_service.accounts.service import get_account
+from platform_service.accounts.service import get_account, lock_account_for_write
 from platform_service.auth import audit
 from platform_service.db.transaction import SessionMaker, kept_on
 from platform_service.errors import NotFound, ValidationFailed
@@ -131,7 +131,10 @@ async def save_settings(
     after a failed sync completes it. A failed sync raises `StripeGatewayError`
     with the new version and the `out_of_sync` state in `session`.
     """
-    account = await get_account(session, account_id)
+    if dry_run:
+        account = await get_account(session, account_id)
+    else:
+        account = await lock_account_for_write(session, account_id)
     row = await account_row(session, account_id, lock=not dry_run, create=not dry_run)
     platform = await platform_patch(session)
     current = as_patch(row.overrides)

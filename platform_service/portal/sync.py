@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import ConnectedAccount
+from platform_service.accounts.service import lock_account_for_write
 from platform_service.branding.rules import BrandingValues, resolve_branding
 from platform_service.db.base import utcnow
 from platform_service.errors import ValidationFailed
@@ -244,6 +245,7 @@ async def sync_account_portal(
     configuration where its charge model needs it. A document that breaks a
     rule (e.g. after a platform change) is recorded as out of sync, not sent.
     """
+    await lock_account_for_write(session, account.id)
     row = await account_row(session, account.id, lock=True)
     home = configuration_home(account)
     if only_if_missing and row.configuration_id is not None and row.stripe_account == home:

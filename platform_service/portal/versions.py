@@ -39,7 +39,8 @@ async def account_row(
     """The account's settings row; created when missing, or (`create=False`) a transient fresh one."""
     stmt = select(AccountPortalSettings).where(AccountPortalSettings.account_id == account_id)
     if lock:
-        stmt = stmt.with_for_update()
+        # A copy loaded earlier in the session is refreshed: the lock is for what is there now.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     row = await session.scalar(stmt)
     if row is None and not create:
         return _fresh(account_id)

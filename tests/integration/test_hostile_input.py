@@ -14,14 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from platform_service.app import create_app
-from platform_service.auth.keys import create_key
-from platform_service.db.migrate import upgrade
 from platform_service.inputs import BIGINT_MAX, INTEGER_MAX, MAX_JSON_DEPTH
 from platform_service.jobs.queue import InProcessQueue
-from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
-from tests.fixtures.app import make_settings, serve_app
+from tests.fixtures.app import served_on
 
 CONTROL_MESSAGE = "control characters"
 
@@ -60,59 +56,44 @@ async def api(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Api]:
     """The service on one database, with an account and a (dry-run) bulk job whose items exist."""
-    if request.param == "postgresql":
-        database_url = migrated
-    else:
-        database_url = f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'db.sqlite3'}"
-    settings = make_settings(
-        database_url=database_url,
-        stripe_api_base=sandbox.url,
-        stripe_secret_key=sandbox.secret_key,
-        rate_limit_ops_per_s=2000.0,
-    )
-    if settings.is_sqlite:
-        await upgrade(settings.database_url)
-    runtime = Runtime.build(settings, role="api")
-    server, task, url = await serve_app(create_app(settings, runtime=runtime))
-    runtime.public_url = url
-    async with runtime.session() as session, session.begin():
-        _, key = await create_key(session, role="admin")
-    headers = {"Authorization": f"Bearer {key}"}
-    try:
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
-            ref = f"hostile-{secrets.token_hex(4)}"
-            resp = await client.post(
-                "/v1/accounts",
-                json={
-                    "external_ref": ref,
-                    "email": f"{ref}@example.com",
-                    "country": "FR",
-                    "business_name": "Hostile Shop",
-                    "charge_model": "direct",
-                },
-            )
-            assert resp.status_code == 201, resp.text
-            account_id = resp.json()["id"]
-            resp = await client.post(
-                "/v1/bulk-jobs",
-                json={
-                    "kind": "branding",
-                    "target": {"account_ids": [account_id]},
-                    "patch": {"button_color": "#123456"},
-                    "dry_run": True,
-                },
-            )
-            assert resp.status_code == 202, resp.text
-            # Let the jobs these started (the first portal sync, the dry run) finish, so
-            # that the state a test compares moves only if the test's request wrote.
-            await runtime.settle()
-            assert isinstance(runtime.queue, InProcessQueue)
-            await runtime.queue.drain()
-            yield Api(client, account_id, resp.json()["id"])
-    finally:
-        server.should_exit = True
-        await task
-        await runtime.aclose()
+    async with (
+        served_on(
+            request.param,
+            sandbox,
+            postgres_url=migrated,
+            sqlite_dir=tmp_path_factory.mktemp("hostile"),
+        ) as (runtime, url, headers),
+        httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client,
+    ):
+        ref = f"hostile-{secrets.token_hex(4)}"
+        resp = await client.post(
+            "/v1/accounts",
+            json={
+                "external_ref": ref,
+                "email": f"{ref}@example.com",
+                "country": "FR",
+                "business_name": "Hostile Shop",
+                "charge_model": "direct",
+            },
+        )
+        assert resp.status_code == 201, resp.text
+        account_id = resp.json()["id"]
+        resp = await client.post(
+            "/v1/bulk-jobs",
+            json={
+                "kind": "branding",
+                "target": {"account_ids": [account_id]},
+                "patch": {"button_color": "#123456"},
+                "dry_run": True,
+            },
+        )
+        assert resp.status_code == 202, resp.text
+        # Let the jobs these started (the first portal sync, the dry run) finish, so
+        # that the state a test compares moves only if the test's request wrote.
+        await runtime.settle()
+        assert isinstance(runtime.queue, InProcessQueue)
+        await runtime.queue.drain()
+        yield Api(client, account_id, resp.json()["id"])
 
 
 def assert_error(resp: httpx.Response, status: int, code: str, param: str | None = None) -> str:

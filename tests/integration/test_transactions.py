@@ -1,4 +1,5 @@
-"""The transaction rule (`db/transaction.py`) on real PostgreSQL: what commits, what rolls back.
+"""The transaction rule (`db/transaction.py`) on real PostgreSQL: what commits, what rolls back;
+and on SQLite, the embedded default, that a transaction stays whole and writers queue.
 
 A tiny app with the service's own request-session config: its handlers write an
 audit row and ask for a job after commit, then answer 200, answer 303, or raise.
@@ -10,6 +11,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from platform_service.auth import audit
 from platform_service.auth.models import AuditEvent
 from platform_service.db.engine import create_engine, create_session_maker
+from platform_service.db.lookup import get_or_404
+from platform_service.db.migrate import upgrade
 from platform_service.db.transaction import kept_on, request_transactions
 from platform_service.deps import AfterCommitDep, DbSession
 from platform_service.errors import Conflict, exception_handlers
@@ -74,6 +78,22 @@ class TransactionController(Controller):
         await write(db_session, after_commit, marker)
         await db_session.flush()  # the row reached the database before the error
         raise Conflict("Refused after writing.", code="refused")
+
+    @post("/duplicate/{marker:str}", status_code=200)
+    async def duplicate(
+        self, db_session: DbSession, after_commit: AfterCommitDep, marker: FromPath[str]
+    ) -> dict[str, str]:
+        await write(db_session, after_commit, marker)
+        first = await audit.record(
+            db_session, actor=f"test:{marker}", action="test.first", account_id=None
+        )
+        await db_session.flush()
+        # The unique row a concurrent request wrote first.
+        db_session.add(
+            AuditEvent(id=first.id, actor=f"test:{marker}", action="test.race", account_id=None)
+        )
+        await db_session.flush()
+        return {"marker": marker}
 
     @post("/commit-fails/{marker:str}", status_code=200)
     async def commit_fails(
@@ -179,6 +199,21 @@ async def test_a_handler_that_raises_rolls_back_and_its_job_never_runs(harness: 
     assert await harness.outbox(marker) == 0
 
 
+async def test_a_unique_row_written_concurrently_answers_409_with_retry_after_and_keeps_nothing(
+    harness: Harness,
+) -> None:
+    marker = new_marker()
+    async with httpx.AsyncClient(base_url=harness.url) as client:
+        resp = await client.post(f"/tx/duplicate/{marker}")
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["error"]["type"] == "conflict_error"
+    assert resp.json()["error"]["code"] == "conflict"
+    assert resp.headers["retry-after"] == "1"
+    await harness.settle()
+    assert await harness.rows(marker) == 0
+    assert marker not in harness.ran
+
+
 async def write_in_kept_on_then_raise(harness: Harness, marker: str, error: Exception) -> None:
     async with kept_on(harness.session_maker, Kept) as session:
         await write(session, harness.after_commit, marker)
@@ -264,3 +299,91 @@ async def test_a_commit_the_database_refuses_answers_503_and_keeps_nothing(
     await harness.settle()
     assert await harness.rows(marker) == 0
     assert marker not in harness.ran
+
+
+# ------------------------------------------------------------------ SQLite (the embedded default)
+
+
+@pytest.fixture
+async def sqlite_sessions(
+    tmp_path: Path,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}"
+    await upgrade(url)
+    engine = create_engine(url)
+    yield create_session_maker(engine)
+    await engine.dispose()
+
+
+async def count_rows(session_maker: async_sessionmaker[AsyncSession], actor: str) -> int:
+    async with session_maker() as session:
+        return int(await session.scalar(select(func.count()).where(AuditEvent.actor == actor)) or 0)
+
+
+async def test_on_sqlite_a_savepoint_before_the_first_write_does_not_commit_halfway(
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sqlite_sessions() as session:
+        async with session.begin_nested():
+            await audit.record(session, actor="test:savepoint", action="test", account_id=None)
+        await session.rollback()
+    assert await count_rows(sqlite_sessions, "test:savepoint") == 0
+
+
+async def test_on_sqlite_writers_that_read_first_run_one_after_the_other(
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Each writer counts the rows, then adds the next: none may read a stale count or fail."""
+    async with sqlite_sessions() as session, session.begin():
+        await audit.record(session, actor="test:seed", action="test", account_id=None)
+        await session.flush()
+        seed = await session.scalar(select(AuditEvent.id).where(AuditEvent.actor == "test:seed"))
+    assert seed is not None
+
+    async def next_number() -> None:
+        async with sqlite_sessions() as session, session.begin():
+            await get_or_404(
+                session, AuditEvent, seed, what="event", by=AuditEvent.id, for_update=True
+            )
+            n = await session.scalar(
+                select(func.count()).where(AuditEvent.action == "test.counted")
+            )
+            await asyncio.sleep(0.01)  # what a Stripe call would take
+            await audit.record(session, actor=f"test:n{n}", action="test.counted", account_id=None)
+
+    await asyncio.gather(*(next_number() for _ in range(8)))
+    async with sqlite_sessions() as session:
+        actors = set(
+            await session.scalars(
+                select(AuditEvent.actor).where(AuditEvent.action == "test.counted")
+            )
+        )
+    assert actors == {f"test:n{n}" for n in range(8)}
+
+
+async def test_on_sqlite_a_transaction_that_wrote_before_locking_is_not_stuck_behind_a_waiting_writer(
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The first wrote (holding SQLite's lock); the second took the writer lock and waits for
+    SQLite's: the first locking now must go on at once, not wait for the second."""
+    async with sqlite_sessions() as session, session.begin():
+        seed = await audit.record(session, actor="test:seed", action="test", account_id=None)
+    wrote, waiting = sqlite_sessions(), sqlite_sessions()
+    async with wrote, waiting:
+        async with wrote.begin():
+            await audit.record(wrote, actor="test:first", action="test", account_id=None)
+            await wrote.flush()
+            second = asyncio.create_task(lock_event(waiting, seed.id))
+            await asyncio.sleep(0.2)  # the second holds the writer lock, waiting for SQLite's
+            async with asyncio.timeout(5):
+                await lock_event(wrote, seed.id)
+        async with asyncio.timeout(5):
+            await second
+        await waiting.commit()
+    assert await count_rows(sqlite_sessions, "test:first") == 1
+
+
+async def lock_event(session: AsyncSession, event_id: str) -> AuditEvent:
+    return await get_or_404(
+        session, AuditEvent, event_id, what="event", by=AuditEvent.id, for_update=True
+    )
