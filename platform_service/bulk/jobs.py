@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 SessionMaker = async_sessionmaker[AsyncSession]
 # Items one lane applies at once; lanes x this bounds the Stripe calls in flight.
-LANE_PARALLELISM = 8
+LANE_PARALLELISM = 4
 _LOST_ACCESS = {StripeErrorKind.ACCOUNT_INVALID, StripeErrorKind.PERMISSION}
 
 

@@ -66,36 +66,39 @@ async def _key(runtime: Runtime, role: str, account_id: str | None = None) -> st
 
 
 @pytest.fixture(scope="module")
-async def contract(sandbox: SandboxServer) -> AsyncIterator[Contract]:
-    """The app on a fresh, migrated database, with one seller account and keys for both roles."""
-    async with fresh_database("ps_contract") as database_url:
-        await upgrade(database_url)
-        settings = make_settings(
-            database_url=database_url,
-            stripe_api_base=sandbox.url,
-            stripe_secret_key=sandbox.secret_key,
-            stripe_max_network_retries=2,
-            rate_limit_ops_per_s=2000.0,
-            # As deployed: with no secret the webhook endpoints refuse every delivery with a
-            # 503 by design, which would hide how they answer what Schemathesis sends.
-            stripe_webhook_secrets=(PLATFORM_SECRET,),
-            stripe_connect_webhook_secrets=("whsec_contract_connect",),
-        )
-        runtime = Runtime.build(settings, role="api")
-        server, task, url = await serve_app(create_app(settings, runtime=runtime))
-        runtime.public_url = url
-        try:
-            admin_key = await _key(runtime, "admin")
-            async with httpx.AsyncClient(
-                base_url=url, timeout=30, headers={"Authorization": f"Bearer {admin_key}"}
-            ) as client:
-                account_id, job_id, import_id, event_id = await _seed(client)
-            seller_key = await _key(runtime, "seller", account_id)
-            yield Contract(url, admin_key, seller_key, account_id, job_id, import_id, event_id)
-        finally:
-            server.should_exit = True
-            await task
-            await runtime.aclose()
+async def contract() -> AsyncIterator[Contract]:
+    """The app on a fresh, migrated database and a sandbox of its own (the session's
+    carries every other test's objects and request log, and its faults while they run),
+    with one seller account and keys for both roles."""
+    with SandboxServer() as sandbox:
+        async with fresh_database("ps_contract") as database_url:
+            await upgrade(database_url)
+            settings = make_settings(
+                database_url=database_url,
+                stripe_api_base=sandbox.url,
+                stripe_secret_key=sandbox.secret_key,
+                stripe_max_network_retries=2,
+                rate_limit_ops_per_s=2000.0,
+                # As deployed: with no secret the webhook endpoints refuse every delivery with a
+                # 503 by design, which would hide how they answer what Schemathesis sends.
+                stripe_webhook_secrets=(PLATFORM_SECRET,),
+                stripe_connect_webhook_secrets=("whsec_contract_connect",),
+            )
+            runtime = Runtime.build(settings, role="api")
+            server, task, url = await serve_app(create_app(settings, runtime=runtime))
+            runtime.public_url = url
+            try:
+                admin_key = await _key(runtime, "admin")
+                async with httpx.AsyncClient(
+                    base_url=url, timeout=30, headers={"Authorization": f"Bearer {admin_key}"}
+                ) as client:
+                    account_id, job_id, import_id, event_id = await _seed(client)
+                seller_key = await _key(runtime, "seller", account_id)
+                yield Contract(url, admin_key, seller_key, account_id, job_id, import_id, event_id)
+            finally:
+                server.should_exit = True
+                await task
+                await runtime.aclose()
 
 
 async def _seed(client: httpx.AsyncClient) -> tuple[str, str, str, str]:

@@ -655,7 +655,9 @@ async def test_worker_killed_mid_processing_is_processed_after_restart(
     try:
         # arq would retry the dead job only once its in-progress lock expires (job
         # timeout + 10 s); the sweep finds the stuck row sooner. Here it runs at once.
-        assert await inbox.sweep(stuck_after=timedelta(0)) == 1
+        # At least this event: the session's database may hold other tests' events
+        # that are mid-processing at this instant, and a zero threshold takes them too.
+        assert await inbox.sweep(stuck_after=timedelta(0)) >= 1
         await _wait_for_status(inbox, event["id"], "processed", timeout=60)
     finally:
         second.send_signal(signal.SIGTERM)
