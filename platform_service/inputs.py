@@ -8,7 +8,10 @@ from deep inside a decoder or a database driver:
 - text (JSON strings and keys, query and path parameters) holds no C0 control
   character but tab, newline and carriage return: PostgreSQL refuses NUL in
   text, SQLite's LIKE stops at it, and none of the others is ever meant;
-- an integer that names a row fits its column (`key_parameter`).
+- an integer that names a row fits its column (`key_parameter`);
+- a JSON body says so (`Content-Type: application/json` or `+json`): a form or
+  plain text decoded as JSON by luck would be a different request from the one
+  the client meant, so it is a 415, not a guess.
 """
 
 from __future__ import annotations
@@ -40,6 +43,29 @@ _ESCAPED_CONTROL = re.compile(rb"\\u00[01][0-9a-fA-F]|\\[bf]")
 
 class BodyUnreadable(ServiceError):
     """A body that cannot be read at all: 400, like malformed JSON."""
+
+
+class UnsupportedMediaType(ServiceError):
+    """A body sent as something other than JSON to an operation that reads JSON."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+def check_json_media_type(content_type: str | None, body: bytes) -> None:
+    """Refuse a non-empty body whose `Content-Type` is not JSON."""
+    if not body.strip():
+        return
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    shown = media or "none"
+    raise UnsupportedMediaType(
+        f"This operation reads a JSON body: send it with `Content-Type: application/json` "
+        f"(got {shown})."
+    )
 
 
 def key_parameter(maximum: int, *, description: str | None = None) -> ParameterKwarg:
@@ -110,7 +136,9 @@ class ApiRequest(Request[Any, Any, Any]):
     async def json(self) -> Any:
         # Litestar caches the decoded body per connection: only a checked one is cached.
         if self._connection_state.json is Empty:
-            self._connection_state.json = decode_body(await self.body())
+            body = await self.body()
+            check_json_media_type(self.headers.get("content-type"), body)
+            self._connection_state.json = decode_body(body)
         return await super().json()
 
 

@@ -42,8 +42,9 @@ SELLER_EDIT: Final = (401, 403)
 # The path names an object that may not exist (or that the caller may not see); an id
 # holding a control character is refused first with a 422 (`inputs`).
 LOOKUP: Final = (404, 422)
-# A JSON body: 400 when it cannot be read, 422 when it does not fit the schema or the rules.
-BODY: Final = (400, 422)
+# A body: 400 when it cannot be read, 415 when it is not sent as the operation's media
+# type, 422 when it does not fit the schema or the rules.
+BODY: Final = (400, 415, 422)
 # Path or query parameters with constraints (ranges, enums, cursors that must name an object).
 PARAMS: Final = (422,)
 # The object's state forbids the operation.
@@ -109,6 +110,15 @@ _ERRORS: Final[dict[int, tuple[str, dict[str, str]]]] = {
             "code": "image_too_large",
             "message": "The image is larger than 512 KB.",
             "param": "file",
+        },
+    ),
+    415: (
+        "The body is not sent as the operation's media type (JSON, or multipart for uploads).",
+        {
+            "type": "invalid_request_error",
+            "code": "unsupported_media_type",
+            "message": "This operation reads a JSON body: send it with "
+            "`Content-Type: application/json` (got text/plain).",
         },
     ),
     422: (

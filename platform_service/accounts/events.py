@@ -26,7 +26,13 @@ def _account_id(event: dict[str, Any]) -> str | None:
 
 
 async def on_account_updated(session: AsyncSession, ctx: JobContext, event: dict[str, Any]) -> None:
-    """`account.updated`: refetch and apply; an account the service doesn't know yet is imported."""
+    """`account.updated`: refetch and apply; an account the service doesn't know yet is imported.
+
+    An event without `account` is the platform's own account changing (its
+    Dashboard settings): never a seller to import (`branding.events` reads it).
+    """
+    if not event.get("account"):
+        return
     account_id = _account_id(event)
     if account_id is None:
         return

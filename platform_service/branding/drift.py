@@ -16,7 +16,7 @@ from platform_service.accounts import service as accounts_service
 from platform_service.auth import audit
 from platform_service.branding.models import AccountBranding
 from platform_service.branding.schemas import DriftReport
-from platform_service.branding.service import own_fields, platform_values
+from platform_service.branding.service import default_values, own_fields
 from platform_service.branding.writeplan import (
     STRIPE_BRANDING_FIELDS,
     STRIPE_FIELDS,
@@ -64,7 +64,7 @@ async def check_drift(
     fields = compare(expected, stripe) if expected is not None else {}
     pending: list[str] = []
     if row is not None:
-        targets = stripe_targets(own_fields(row), await platform_values(session))
+        targets = stripe_targets(own_fields(row), await default_values(session))
         last = expected or {}
         pending = [
             name

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_service.branding import platform
 from platform_service.branding.drift import check_drift
 from platform_service.branding.models import AccountBranding
 from platform_service.jobs.context import JobContext
@@ -47,3 +48,20 @@ async def on_account_updated_branding(
     except StripeGatewayError as exc:
         if exc.kind not in _LOST_ACCESS:
             raise
+
+
+async def on_platform_account_updated(
+    session: AsyncSession, ctx: JobContext, event: dict[str, Any]
+) -> None:
+    """`account.updated` for the platform itself: re-read its branding from Stripe.
+
+    A platform event carries no `account`; the payload is only a trigger, so the
+    handler reads what Stripe holds now (a stale or replayed event is harmless).
+    """
+    if event.get("account"):
+        return  # a connected account's event
+    obj = (event.get("data") or {}).get("object") or {}
+    known = await platform.read(session)
+    if known is not None and obj.get("id") != known.account_id:
+        return
+    await platform.refresh(session, ctx["gateway"], actor=f"stripe:{event.get('id')}")

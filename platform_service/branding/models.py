@@ -85,3 +85,24 @@ class BrandingFile(Base):
     filename: Mapped[str] = mapped_column(String(255))
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlatformStripeBranding(Base):
+    """The platform's own account as Stripe holds it: a single row (id 1), read, never written.
+
+    This is what portals of destination and separate-charges accounts show;
+    the platform sets it in its Stripe Dashboard, and the service refreshes it
+    on `account.updated` for the platform, on demand and in the reconcile sweep.
+    """
+
+    __tablename__ = "platform_stripe_branding"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    account_id: Mapped[str] = mapped_column(String(64))
+    business_name: Mapped[str | None] = mapped_column(String(200))
+    icon: Mapped[str | None] = mapped_column(String(255))
+    logo: Mapped[str | None] = mapped_column(String(255))
+    primary_color: Mapped[str | None] = mapped_column(String(7))
+    secondary_color: Mapped[str | None] = mapped_column(String(7))
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import msgspec
 
-from platform_service.branding.rules import BRANDING_FIELDS, BrandingValues
+from platform_service.branding.rules import BRANDING_FIELDS, FONT_FAMILIES, BrandingValues
 from platform_service.errors import ValidationFailed
 
 _MAX_DISPLAY_NAME: Final = 200
@@ -22,6 +22,8 @@ _MSGSPEC_SUFFIX: Final = re.compile(r" - at `\$[^`]*`$")
 def _field_error(name: str, value: Any) -> str | None:
     if name == "display_name" and isinstance(value, str) and len(value) > _MAX_DISPLAY_NAME:
         return f"display_name: at most {_MAX_DISPLAY_NAME} characters"
+    if name == "font_family" and value not in FONT_FAMILIES:
+        return f"font_family: {value!r} is not one of Stripe's fonts ({', '.join(FONT_FAMILIES)})"
     try:
         msgspec.convert({name: value}, BrandingValues)
     except msgspec.ValidationError as exc:

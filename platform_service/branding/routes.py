@@ -16,9 +16,10 @@ from litestar.status_codes import HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts import service as accounts_service
+from platform_service.applies import branding_effects, checklist_for
 from platform_service.auth.guard import account_access, admin_only, ensure_seller_may_edit
 from platform_service.auth.keys import Caller
-from platform_service.branding import files, service
+from platform_service.branding import files, platform, service
 from platform_service.branding.drift import check_drift
 from platform_service.branding.images import ImagePurpose
 from platform_service.branding.schemas import (
@@ -31,6 +32,7 @@ from platform_service.branding.schemas import (
     PlatformBrandingOut,
 )
 from platform_service.deps import CallerDep, DbSession, GatewayDep, SettingsDep
+from platform_service.inputs import check_text
 from platform_service.openapi import (
     ADMIN,
     AUTHENTICATED,
@@ -74,12 +76,32 @@ class PlatformBrandingController(Controller):
     @get(
         operation_id="RetrievePlatformBranding",
         summary="The platform's default branding",
-        description="The values an account without its own falls back to, field by field, "
-        "and the branding portals show for destination and separate-charges accounts.",
+        description="`branding`: the service's platform defaults, which an account without "
+        "its own value inherits field by field when the service writes its branding. "
+        "`stripe`: the platform's own branding as last read from Stripe, which is what "
+        "portals of destination and separate-charges accounts show.",
         **documented(ADMIN),
     )
     async def get_platform(self, db_session: DbSession) -> PlatformBrandingOut:
-        return service.platform_out(await service.get_platform_row(db_session))
+        return service.platform_out(
+            await service.get_platform_row(db_session), await platform.read(db_session)
+        )
+
+    @post(
+        "/refresh",
+        operation_id="RefreshPlatformBranding",
+        summary="Read the platform's own branding from Stripe now",
+        description="Stripe holds the platform's name, colours and icon (set in its "
+        "Dashboard); portals of destination and separate-charges accounts show them. The "
+        "service also re-reads them on `account.updated` for the platform and hourly.",
+        status_code=200,
+        **documented(ADMIN, STRIPE, WRITE),
+    )
+    async def refresh_platform(
+        self, db_session: DbSession, gateway: GatewayDep, caller: CallerDep
+    ) -> PlatformBrandingOut:
+        stripe_row = await platform.refresh(db_session, gateway, actor=caller.actor)
+        return service.platform_out(await service.get_platform_row(db_session), stripe_row)
 
     @put(
         operation_id="ReplacePlatformBranding",
@@ -91,7 +113,7 @@ class PlatformBrandingController(Controller):
     ) -> PlatformBrandingOut:
         """Stored only; accounts that inherit a default get it on their next write."""
         row = await service.put_platform_branding(db_session, _fields(data), actor=caller.actor)
-        return service.platform_out(row)
+        return service.platform_out(row, await platform.read(db_session))
 
 
 class AccountBrandingController(Controller):
@@ -165,6 +187,8 @@ class AccountBrandingController(Controller):
     ) -> BrandingUploadOut:
         ensure_seller_may_edit(caller, settings, "branding")
         await accounts_service.get_account(db_session, account_id)
+        # The filename is stored and shown: the same text rule as every other input.
+        check_text(upload.filename or "", "file")
         content = await upload.read()
         stored = await files.store_branding_file(
             db_session,
@@ -234,8 +258,13 @@ class AccountBrandingController(Controller):
         """Whose branding the portal shows, why, how the session call is made, the values."""
         account = await accounts_service.get_account(db_session, account_id)
         resolved = await service.effective_branding_for(db_session, account)
+        defaults = await service.default_values(db_session)
         return EffectiveBranding(
-            account_id=account_id, charge_model=account.charge_model, resolution=resolved
+            account_id=account_id,
+            charge_model=account.charge_model,
+            resolution=resolved,
+            applies=branding_effects(resolved),
+            dashboard_checklist=await checklist_for(db_session, account, resolved, defaults),
         )
 
     @get(

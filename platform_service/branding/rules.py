@@ -9,7 +9,7 @@ call it rather than re-deriving the call shape.
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 import msgspec
 
@@ -18,15 +18,53 @@ from platform_service.accounts.charge_models import ChargeModel
 BorderStyle = Literal["rounded", "rectangular", "pill"]
 BORDER_STYLES: Final[tuple[BorderStyle, ...]] = ("rounded", "rectangular", "pill")
 
+# Stripe's closed list (Checkout `branding_settings.font_family`, the only API
+# that takes a font; the portal's font is set in Stripe's Dashboard).
+FontFamily = Literal[
+    "default",
+    "be_vietnam_pro",
+    "bitter",
+    "chakra_petch",
+    "hahmlet",
+    "inconsolata",
+    "inter",
+    "lato",
+    "lora",
+    "m_plus_1_code",
+    "montserrat",
+    "noto_sans",
+    "noto_sans_jp",
+    "noto_serif",
+    "nunito",
+    "open_sans",
+    "pridi",
+    "pt_sans",
+    "pt_serif",
+    "raleway",
+    "roboto",
+    "roboto_slab",
+    "source_sans_pro",
+    "titillium_web",
+    "ubuntu_mono",
+    "zen_maru_gothic",
+]
+FONT_FAMILIES: Final[tuple[str, ...]] = get_args(FontFamily)
+_SERIF_FONTS: Final = frozenset(
+    {"bitter", "hahmlet", "lora", "noto_serif", "pridi", "pt_serif", "roboto_slab"}
+)
+_MONO_FONTS: Final = frozenset({"inconsolata", "m_plus_1_code", "ubuntu_mono"})
+_FONT_NAMES: Final[dict[str, str]] = {
+    "m_plus_1_code": "M PLUS 1 Code",
+    "pt_sans": "PT Sans",
+    "pt_serif": "PT Serif",
+    "noto_sans_jp": "Noto Sans JP",
+}
+
 BrandingSource = Literal["connected_account", "platform"]
 # WCAG 2.x minimum contrast for user-interface components (SC 1.4.11).
 MIN_BUTTON_CONTRAST: Final = 3.0
 
 _HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
-# The stored font family is interpolated into CSS in previews, where HTML
-# escaping does not help: keep out everything that could end a declaration
-# or open a url()/expression (`;{}()<>\/:@` and friends).
-_FONT_FAMILY_RE: Final = re.compile(r"[A-Za-z0-9 ,'\"_-]{1,100}")
 _FILE_ID_RE: Final = re.compile(r"file_[A-Za-z0-9_]+")
 
 
@@ -71,6 +109,21 @@ def parse_hex_color(value: str) -> str:
     return value.upper()
 
 
+def font_label(font: str) -> str:
+    """How people name one of Stripe's fonts (`open_sans` -> "Open Sans")."""
+    return _FONT_NAMES.get(font) or font.replace("_", " ").title()
+
+
+def font_css(font: str | None) -> str | None:
+    """A CSS font stack for one of Stripe's fonts (None for Stripe's default)."""
+    if font is None or font == "default" or font not in FONT_FAMILIES:
+        return None
+    generic = (
+        "serif" if font in _SERIF_FONTS else "monospace" if font in _MONO_FONTS else "sans-serif"
+    )
+    return f"'{font_label(font)}', {generic}"
+
+
 def relative_luminance(color: str) -> float:
     """WCAG 2.x relative luminance of a `#RRGGBB` colour, from 0 (black) to 1 (white)."""
     hex_value = parse_hex_color(color)
@@ -103,8 +156,10 @@ class BrandingValues(
     icon: str | None = None  # Stripe File id (purpose business_icon); the portal shows this one
     button_color: str | None = None  # Accounts API settings.branding.primary_color
     background_color: str | None = None  # Accounts API settings.branding.secondary_color
-    font_family: str | None = None  # Checkout branding_settings only; used in previews
-    border_style: BorderStyle | None = None  # Checkout branding_settings only; used in previews
+    # The portal takes font and shapes only from Stripe's Dashboard: stored for the
+    # per-account checklist (and Checkout's branding_settings), never written.
+    font_family: FontFamily | None = None
+    border_style: BorderStyle | None = None
 
     def __post_init__(self) -> None:
         # Plain construction skips msgspec's type checks, so check here too:
@@ -126,10 +181,10 @@ class BrandingValues(
                 except ValueError as exc:
                     raise ValueError(f"{name}: {exc}") from None
                 msgspec.structs.force_setattr(self, name, normalised)
-        if self.font_family is not None and not _FONT_FAMILY_RE.fullmatch(self.font_family):
+        if self.font_family is not None and self.font_family not in FONT_FAMILIES:
             raise ValueError(
-                f"font_family: {self.font_family!r} must be 1-100 characters of letters, "
-                "digits, spaces, quotes, commas, hyphens and underscores"
+                f"font_family: {self.font_family!r} is not one of Stripe's fonts "
+                f"({', '.join(FONT_FAMILIES)})"
             )
         if self.border_style is not None and self.border_style not in BORDER_STYLES:
             raise ValueError(
@@ -219,9 +274,16 @@ def resolve_branding(
     account_id: str,
     charge_model: ChargeModel,
     account: BrandingValues,
-    platform: BrandingValues,
+    defaults: BrandingValues,
+    platform: BrandingValues | None,
 ) -> ResolvedBranding:
-    """Decide whose branding the portal shows for this account, and how to call Stripe."""
+    """Decide whose branding the portal shows for this account, and how to call Stripe.
+
+    `defaults` are the service's platform defaults, which a connected account
+    inherits field by field (the service writes them onto the account);
+    `platform` is the platform's own branding as Stripe holds it, which is what
+    a platform-source portal shows (None: not read from Stripe yet).
+    """
     if not account_id.startswith("acct_"):
         raise ValueError(f"account_id {account_id!r} is not a Stripe account id (acct_...)")
     rule = _RULES[ChargeModel(charge_model)]
@@ -239,18 +301,26 @@ def resolve_branding(
         inherited = [
             name
             for name in BRANDING_FIELDS
-            if getattr(account, name) is None and getattr(platform, name) is not None
+            if getattr(account, name) is None and getattr(defaults, name) is not None
         ]
         effective = msgspec.structs.replace(
-            account, **{name: getattr(platform, name) for name in inherited}
+            account, **{name: getattr(defaults, name) for name in inherited}
         )
         if "display_name" in inherited:
             found.append(
-                f"The account has no display name of its own, so the platform's name "
-                f"{platform.display_name!r} stands in; customers of this account would see it."
+                f"The account has no display name of its own, so the platform default "
+                f"{defaults.display_name!r} stands in; customers of this account would see it."
             )
     else:
-        effective = platform
+        if platform is None:
+            effective = defaults
+            found.append(
+                "The platform's own branding has not been read from Stripe yet, so the "
+                "service's platform defaults stand in here; the portal shows what Stripe "
+                "holds for the platform (POST /v1/platform/branding/refresh reads it)."
+            )
+        else:
+            effective = platform
         ignored = account.set_fields()
         if ignored:
             found.append(

@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from platform_service.applies import ChecklistItem, Effect
 from platform_service.branding.images import ImageFormat
 from platform_service.branding.rules import BorderStyle, ResolvedBranding
+from platform_service.branding.rules import FontFamily as StripeFont
 from platform_service.schemas import Input, Output
 
 DisplayName = Annotated[
@@ -36,12 +38,11 @@ Color = Annotated[
     ),
 ]
 FontFamily = Annotated[
-    str,
+    StripeFont,
     msgspec.Meta(
-        min_length=1,
-        max_length=100,
-        description="A CSS font family (Checkout and previews; the portal keeps Stripe's).",
-        examples=["Inter, sans-serif"],
+        description="One of Stripe's fonts. The portal's font is set in Stripe's Dashboard "
+        "(applies: stripe_dashboard): the service stores it for the account's checklist.",
+        examples=["inter"],
     ),
 ]
 
@@ -90,19 +91,50 @@ class BrandingFields(Output, kw_only=True):
         str | None,
         msgspec.Meta(description="`#RRGGBB`; Stripe's `secondary_color`.", examples=["#F6F9FC"]),
     ] = None
-    font_family: Annotated[str | None, msgspec.Meta(description="A CSS font family.")] = None
+    font_family: Annotated[
+        StripeFont | None, msgspec.Meta(description="One of Stripe's fonts (set in its Dashboard).")
+    ] = None
     border_style: Annotated[
         BorderStyle | None, msgspec.Meta(description="`rounded`, `rectangular` or `pill`.")
     ] = None
 
 
+class PlatformOnStripe(Output, kw_only=True):
+    """The platform's own branding as last read from Stripe (set in its Stripe Dashboard)."""
+
+    account_id: str
+    branding: Annotated[
+        BrandingFields,
+        msgspec.Meta(
+            description="`display_name` is the platform's `business_profile.name`; colours, "
+            "icon and logo its `settings.branding`."
+        ),
+    ]
+    fetched_at: datetime
+
+
 class PlatformBrandingOut(Output, kw_only=True):
-    """The platform's default branding."""
+    """The platform's defaults (what accounts inherit) and its own branding on Stripe."""
 
     object: str = "platform_branding"
-    branding: BrandingFields
+    branding: Annotated[
+        BrandingFields,
+        msgspec.Meta(
+            description="The service's platform defaults: what a connected account without "
+            "its own value inherits, field by field, when the service writes its branding. "
+            "Never written to the platform's own Stripe account."
+        ),
+    ]
     version: Annotated[int, msgspec.Meta(description="Bumped by every change.")] = 0
     updated_at: datetime | None = None
+    stripe: Annotated[
+        PlatformOnStripe | None,
+        msgspec.Meta(
+            description="The platform's own branding as Stripe holds it: what portals of "
+            "destination and separate-charges accounts show. Null until first read "
+            "(`POST /v1/platform/branding/refresh`)."
+        ),
+    ] = None
 
 
 class StripeWrite(Output, kw_only=True):
@@ -164,6 +196,18 @@ class EffectiveBranding(Output, kw_only=True):
         msgspec.Meta(
             description="Whose branding applies (the account's or the platform's), the reason, "
             "how a session call is made, and the values after falling back field by field."
+        ),
+    ]
+    applies: Annotated[
+        dict[str, Effect],
+        msgspec.Meta(description="For every branding field, where it takes effect."),
+    ]
+    dashboard_checklist: Annotated[
+        list[ChecklistItem],
+        msgspec.Meta(
+            description="What only a Stripe Dashboard can set for this account's portal to "
+            "look as intended (font, shapes, custom domain, emails); never applied by the "
+            "service."
         ),
     ]
 

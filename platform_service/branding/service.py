@@ -10,18 +10,22 @@ one thing portal sessions, previews and `/branding/effective` show, is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import msgspec
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts import service as accounts_service
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.auth import audit
+from platform_service.branding import platform
 from platform_service.branding.files import check_file_ids
-from platform_service.branding.models import AccountBranding, PlatformBranding
+from platform_service.branding.models import (
+    AccountBranding,
+    PlatformBranding,
+    PlatformStripeBranding,
+)
 from platform_service.branding.patches import normalise_patch
 from platform_service.branding.rules import (
     BRANDING_FIELDS,
@@ -34,10 +38,12 @@ from platform_service.branding.schemas import (
     BrandingFields,
     Drift,
     PlatformBrandingOut,
+    PlatformOnStripe,
     StripeWrite,
 )
 from platform_service.branding.writeplan import BrandingDict, plan_write, stripe_targets, write_key
 from platform_service.db.base import utcnow
+from platform_service.db.lookup import get_or_create_for_update
 from platform_service.stripe.gateway import StripeGateway
 
 
@@ -89,17 +95,30 @@ async def get_platform_row(session: AsyncSession) -> PlatformBranding | None:
     return await session.get(PlatformBranding, 1)
 
 
-async def platform_values(session: AsyncSession) -> BrandingValues:
-    """The platform's default branding (all unset when never configured)."""
+async def default_values(session: AsyncSession) -> BrandingValues:
+    """The service's platform defaults, which accounts inherit (all unset when never set)."""
     return _values(own_fields(await get_platform_row(session)))
 
 
-def platform_out(row: PlatformBranding | None) -> PlatformBrandingOut:
-    """The platform's defaults as the API shows them."""
+def platform_out(
+    row: PlatformBranding | None, stripe_row: PlatformStripeBranding | None
+) -> PlatformBrandingOut:
+    """The platform's defaults and its branding on Stripe, as the API shows them."""
+    stripe = None
+    values = platform.values(stripe_row)
+    if stripe_row is not None and values is not None:
+        stripe = PlatformOnStripe(
+            account_id=stripe_row.account_id,
+            branding=fields_out(msgspec.structs.asdict(values)),
+            fetched_at=stripe_row.fetched_at,
+        )
     if row is None:
-        return PlatformBrandingOut(branding=BrandingFields())
+        return PlatformBrandingOut(branding=BrandingFields(), stripe=stripe)
     return PlatformBrandingOut(
-        branding=fields_out(own_fields(row)), version=row.version, updated_at=row.updated_at
+        branding=fields_out(own_fields(row)),
+        version=row.version,
+        updated_at=row.updated_at,
+        stripe=stripe,
     )
 
 
@@ -110,15 +129,9 @@ async def put_platform_branding(
     is set in its Dashboard). Accounts pick them up on their next write."""
     fields = normalise_patch({name: values.get(name) for name in BRANDING_FIELDS})
     await check_file_ids(session, fields)
-    row = await session.get(PlatformBranding, 1, with_for_update=True)
-    if row is None:
-        try:
-            async with session.begin_nested():
-                session.add(PlatformBranding(id=1, version=0))
-        except IntegrityError:
-            pass  # a concurrent first PUT created it; lock and overwrite it below
-        row = await session.get(PlatformBranding, 1, with_for_update=True, populate_existing=True)
-        assert row is not None
+    row = await get_or_create_for_update(
+        session, PlatformBranding, 1, lambda: PlatformBranding(id=1, version=0)
+    )
     before = own_fields(row)
     if before == fields:
         return row
@@ -154,15 +167,37 @@ def account_values(account: ConnectedAccount, row: AccountBranding | None) -> Br
 
 
 async def effective_branding_for(
-    session: AsyncSession, account: ConnectedAccount, *, platform: BrandingValues | None = None
+    session: AsyncSession, account: ConnectedAccount
 ) -> ResolvedBranding:
-    """`resolve_branding` for an already loaded account (and platform defaults, if at hand)."""
+    """`resolve_branding` for an already loaded account, over the stored defaults and the
+    platform's branding as last read from Stripe."""
     row = await session.get(AccountBranding, account.id)
     return resolve_branding(
         account_id=account.id,
         charge_model=ChargeModel(account.charge_model),
         account=account_values(account, row),
-        platform=platform if platform is not None else await platform_values(session),
+        defaults=await default_values(session),
+        platform=await platform.stripe_values(session),
+    )
+
+
+class ShownName(NamedTuple):
+    """The business name an account's portal shows, and whose it is."""
+
+    name: str | None
+    source: Literal["account_profile", "platform_profile"]
+    whose: str
+
+
+async def shown_name(session: AsyncSession, account: ConnectedAccount) -> ShownName:
+    """The name on the account's portal: the business name of the account whose branding
+    it shows (the seller's, or the platform's for platform-source charge models)."""
+    resolved = await effective_branding_for(session, account)
+    if resolved.source == "connected_account":
+        name = resolved.branding.display_name or account.business_name
+        return ShownName(name, "account_profile", "the account's business name")
+    return ShownName(
+        resolved.branding.display_name, "platform_profile", "the platform's business name"
     )
 
 
@@ -240,7 +275,7 @@ async def _apply(
         if before[name] != new_own[name]
     }
     last = dict(row.stripe_written or {}) if row is not None else {}
-    targets = stripe_targets(new_own, await platform_values(session))
+    targets = stripe_targets(new_own, await default_values(session))
     params, written = plan_write(targets, last, account.business_name)
     result = BrandingApplyResult(changed=bool(diff) or params is not None, diff=diff)
     result.stripe_write = params is not None

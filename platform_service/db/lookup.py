@@ -6,9 +6,11 @@ With `for_update` it is also the write lock (`db.locks`): the row is locked
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -45,4 +47,26 @@ async def get_or_404(
         row = await session.scalar(stmt)
     if row is None:
         raise NotFound(f"No such {what}: '{key}'", param=param)
+    return row
+
+
+async def get_or_create_for_update(
+    session: AsyncSession, model: type[M], key: Any, make: Callable[[], M]
+) -> M:
+    """The row of `model` at primary key `key`, locked for a write; `make()` adds it if missing.
+
+    Two first writers race to insert: the loser's insert is undone by its
+    savepoint and it locks the winner's row instead.
+    """
+    await become_writer(session)
+    row = await session.get(model, key, with_for_update=True, populate_existing=True)
+    if row is not None:
+        return row
+    try:
+        async with session.begin_nested():
+            session.add(make())
+    except IntegrityError:
+        pass
+    row = await session.get(model, key, with_for_update=True, populate_existing=True)
+    assert row is not None
     return row

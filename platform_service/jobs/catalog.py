@@ -8,6 +8,7 @@ runtime imports no domain).
 from __future__ import annotations
 
 from platform_service.accounts import jobs as accounts
+from platform_service.branding import platform as platform_branding
 from platform_service.bulk import jobs as bulk
 from platform_service.jobs import maintenance, outbox
 from platform_service.jobs.registry import CronSpec, JobSpec
@@ -65,5 +66,12 @@ CRONS: dict[str, CronSpec] = {
         CronSpec("bulk_reaper", bulk.bulk_reaper, interval_s=15, run_at_startup=True),
         CronSpec("sweep_webhook_events", webhooks.sweep_webhook_events, interval_s=60),
         CronSpec("reconcile_stripe", reconcile.reconcile_stripe, interval_s=reconcile.CRON_CHECK_S),
+        # Cheap unless stale: one row read; Stripe is asked at most hourly (and at startup).
+        CronSpec(
+            "read_platform_branding",
+            platform_branding.read_platform_branding,
+            interval_s=300,
+            run_at_startup=True,
+        ),
     )
 }

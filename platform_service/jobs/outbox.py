@@ -35,6 +35,7 @@ _AWAITED = "after_commit_awaited"
 _COMMITTED = "after_commit_committed"
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
+_ENQUEUE_CONCURRENCY = 8
 # (outbox row seq or None, function, args)
 _Job = tuple[int | None, str, list[Any]]
 
@@ -72,15 +73,23 @@ class AfterCommit:
             return 0
         done: list[int] = []
         queued = 0
-        for seq, function, args in jobs:
-            try:
-                await queue.enqueue(function, *args)
-            except Exception:
-                logger.exception("enqueue of %s failed; a sweep will retry it", function)
-                continue
+        # A few enqueues in flight at once: a batch of webhook events (or a sweep) is
+        # queued in a few round trips' time instead of one after the other.
+        slots = asyncio.Semaphore(_ENQUEUE_CONCURRENCY)
+
+        async def one(seq: int | None, function: str, args: list[Any]) -> None:
+            nonlocal queued
+            async with slots:
+                try:
+                    await queue.enqueue(function, *args)
+                except Exception:
+                    logger.exception("enqueue of %s failed; a sweep will retry it", function)
+                    return
             queued += 1
             if seq is not None:
                 done.append(seq)
+
+        await asyncio.gather(*(one(seq, function, args) for seq, function, args in jobs))
         if done:
             async with self._session_maker() as session, session.begin():
                 await session.execute(delete(OutboxJob).where(OutboxJob.seq.in_(done)))

@@ -4,9 +4,15 @@ Pure: the gateway sends the result. Validate the document first
 (`portal.validation.validate`); compiling leaves out options whose
 prerequisite is off rather than guessing what an invalid document meant.
 
-Every feature's `enabled` is sent explicitly, because a configuration created
-through the API does not start from the Dashboard's defaults
-(stripe-contract.md §1.6).
+Every feature of the seed page has its `enabled` sent explicitly, because a
+configuration created through the API does not start from the Dashboard's
+defaults (stripe-contract.md §1.6). The options Stripe has beyond the seed page
+(pause, trial and anchor behaviour, feedback options, payment method
+configuration, name, login page) default to Stripe's own API defaults, so a
+create leaves them out while they hold that default: documents saved before
+these options existed keep their content hash, and with it their shared
+configuration. An update sends them whatever they hold (see
+`compile_configuration_update`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,13 @@ import hashlib
 import json
 from typing import Any, Final
 
-from platform_service.portal.document import PortalProduct, PortalSettings, ProrateChanges
+from platform_service.portal.document import (
+    STRIPE_BILLING_CYCLE_ANCHOR,
+    STRIPE_TRIAL_UPDATE_BEHAVIOR,
+    PortalProduct,
+    PortalSettings,
+    ProrateChanges,
+)
 
 # The seed page's "prorate changes" choices and the Stripe values they mean.
 PRORATION_BEHAVIOR: Final[dict[ProrateChanges, str]] = {
@@ -49,9 +61,16 @@ def compile_configuration(settings: PortalSettings) -> dict[str, Any]:
         update["schedule_at_period_end"] = {
             "conditions": [{"type": c} for c in sm.schedule_conditions] if scheduled else []
         }
+        if sm.trial_update_behavior != STRIPE_TRIAL_UPDATE_BEHAVIOR:
+            update["trial_update_behavior"] = sm.trial_update_behavior
+        if sm.billing_cycle_anchor != STRIPE_BILLING_CYCLE_ANCHOR:
+            update["billing_cycle_anchor"] = sm.billing_cycle_anchor
         features["subscription_update"] = update
     else:
         features["subscription_update"] = {"enabled": False}
+    if sm.pause_subscriptions:
+        # Stripe's default duration (one month) stands: the document has no pause lengths.
+        features["subscription_pause"] = {"enabled": True}
 
     c = settings.cancellations
     if c.cancel_subscriptions:
@@ -67,6 +86,9 @@ def compile_configuration(settings: PortalSettings) -> dict[str, Any]:
                 "options": list(c.cancellation_reason_options) or "",
             },
         }
+        if c.cancellation_feedback_options:
+            reason = features["subscription_cancel"]["cancellation_reason"]
+            reason["feedback_options"] = list(c.cancellation_feedback_options)
     else:
         features["subscription_cancel"] = {"enabled": False}
 
@@ -80,6 +102,10 @@ def compile_configuration(settings: PortalSettings) -> dict[str, Any]:
     else:
         features["customer_update"] = {"enabled": False}
     features["payment_method_update"] = {"enabled": b.payment_methods}
+    if b.payment_methods and b.payment_method_configuration is not None:
+        features["payment_method_update"]["payment_method_configuration"] = (
+            b.payment_method_configuration
+        )
     features["invoice_history"] = {"enabled": settings.invoice_history.invoice_history}
 
     custom = settings.customisation
@@ -95,6 +121,10 @@ def compile_configuration(settings: PortalSettings) -> dict[str, Any]:
     params: dict[str, Any] = {"features": features, "business_profile": business_profile}
     if custom.default_return_url is not None:
         params["default_return_url"] = custom.default_return_url
+    if custom.configuration_name is not None:
+        params["name"] = custom.configuration_name
+    if custom.login_page:
+        params["login_page"] = {"enabled": True}
     return params
 
 
@@ -105,10 +135,12 @@ def _product(product: PortalProduct, update_quantities: bool) -> dict[str, Any]:
         # say so explicitly rather than rely on Stripe's per-product default.
         quantity = product.adjustable_quantity
         limits: dict[str, Any] = {"enabled": True if quantity is None else quantity.enabled}
-        if quantity is not None and quantity.minimum is not None:
-            limits["minimum"] = quantity.minimum
-        if quantity is not None and quantity.maximum is not None:
-            limits["maximum"] = quantity.maximum
+        # Limits bound an adjustable quantity; a fixed one has none to send.
+        if quantity is not None and quantity.enabled:
+            if quantity.minimum is not None:
+                limits["minimum"] = quantity.minimum
+            if quantity.maximum is not None:
+                limits["maximum"] = quantity.maximum
         compiled["adjustable_quantity"] = limits
     return compiled
 
@@ -117,19 +149,33 @@ def compile_configuration_update(settings: PortalSettings) -> dict[str, Any]:
     """`ConfigurationUpdateParams` that bring an existing configuration to this document.
 
     An update only changes what it sends, so every field the document leaves
-    empty is sent as `""` (Stripe's "unset"): otherwise a headline, URL or
-    scheduling condition removed from the settings would stay live.
+    empty is sent as `""` (Stripe's "unset"), and every option a create leaves
+    at Stripe's default is sent with that default: otherwise a headline, URL,
+    scheduling condition, pause or login page removed from the settings would
+    stay live.
     """
     params = copy.deepcopy(compile_configuration(settings))
     profile = params["business_profile"]
     for key in ("headline", "privacy_policy_url", "terms_of_service_url"):
         profile.setdefault(key, "")
     params.setdefault("default_return_url", "")
-    update = params["features"]["subscription_update"]
+    params.setdefault("name", "")
+    params.setdefault("login_page", {"enabled": False})
+    features = params["features"]
+    update = features["subscription_update"]
     if update["enabled"]:
         update.setdefault("products", "")
         schedule = update["schedule_at_period_end"]
         schedule["conditions"] = schedule["conditions"] or ""
+        update.setdefault("trial_update_behavior", STRIPE_TRIAL_UPDATE_BEHAVIOR)
+        update.setdefault("billing_cycle_anchor", STRIPE_BILLING_CYCLE_ANCHOR)
+    features.setdefault("subscription_pause", {"enabled": False})
+    cancel = features["subscription_cancel"]
+    if cancel["enabled"]:
+        cancel["cancellation_reason"].setdefault("feedback_options", "")
+    payment = features["payment_method_update"]
+    if payment["enabled"]:
+        payment.setdefault("payment_method_configuration", "")
     return params
 
 

@@ -3,7 +3,11 @@
 Two shapes of the same tree:
 
 - `PortalSettings`: the whole document, every field present, defaulting to
-  exactly the seed page's defaults (shared/reference/portal-defaults.json).
+  exactly the seed page's defaults (shared/reference/portal-defaults.json);
+  the options Stripe has beyond the seed page (pause, trial and billing-cycle
+  behaviour on update, feedback options, payment method configuration,
+  configuration name, login page) default to what Stripe gives a configuration
+  made through the API (stripe-contract.md §1.6).
 - `PortalSettingsPatch`: the same tree with every field optional (`UNSET`).
   The platform's defaults and each account's overrides are stored as patches,
   so `merge` can layer seed defaults <- platform <- account field by field and
@@ -27,6 +31,8 @@ Downgrades = Literal["update_immediately", "schedule_at_period_end"]
 ScheduleCondition = Literal["decreasing_item_amount", "shortening_interval"]
 CancelMode = Literal["at_period_end", "immediately"]
 CancelProration = Literal["none", "create_prorations"]
+TrialUpdateBehavior = Literal["end_trial", "continue_trial"]
+BillingCycleAnchor = Literal["unchanged", "now"]
 CancellationReason = Literal[
     "too_expensive",
     "missing_features",
@@ -54,6 +60,9 @@ SCHEDULE_CONDITIONS: Final[tuple[ScheduleCondition, ...]] = (
     "decreasing_item_amount",
     "shortening_interval",
 )
+# Stripe's values for a configuration made through the API without them.
+STRIPE_TRIAL_UPDATE_BEHAVIOR: Final[TrialUpdateBehavior] = "end_trial"
+STRIPE_BILLING_CYCLE_ANCHOR: Final[BillingCycleAnchor] = "unchanged"
 MAX_PRODUCTS: Final = 10  # Stripe: "up to 10 products that support subscription updates"
 
 
@@ -99,6 +108,12 @@ class SubscriptionManagement(_Document):
         default_factory=lambda: list(SCHEDULE_CONDITIONS)
     )
     promotion_codes_on_update: bool = False
+    # Beyond the seed page, at Stripe's API defaults. These two shape updates,
+    # so they are read only while switch_plans or update_quantities is on.
+    trial_update_behavior: TrialUpdateBehavior = STRIPE_TRIAL_UPDATE_BEHAVIOR
+    billing_cycle_anchor: BillingCycleAnchor = STRIPE_BILLING_CYCLE_ANCHOR
+    # Stripe's `subscription_pause`, off for a configuration made through the API.
+    pause_subscriptions: bool = False
 
 
 class Cancellations(_Document):
@@ -112,6 +127,9 @@ class Cancellations(_Document):
     # Not a configuration field: the coupon rides on each cancel flow's session.
     retention_coupon: bool = False
     retention_coupon_id: str | None = None
+    # Ids of the Stripe account's own `billing.feedback_option` objects, shown
+    # beside the fixed reasons.
+    cancellation_feedback_options: list[str] = []
 
 
 class AllowedCustomerFields(_Document):
@@ -129,6 +147,7 @@ class CustomerBilling(_Document):
     billing_information: bool = True
     allowed_fields: AllowedCustomerFields = msgspec.field(default_factory=AllowedCustomerFields)
     payment_methods: bool = True
+    payment_method_configuration: str | None = None  # None: the account's default (pmc_…)
 
 
 class Customisation(_Document):
@@ -138,6 +157,8 @@ class Customisation(_Document):
     default_return_url: str | None = None
     custom_domain: str | None = None  # recorded only; Stripe sets it up in its Dashboard
     business_name: str | None = None  # required; the account's public business name
+    configuration_name: str | None = None  # the Stripe configuration's `name`, for people
+    login_page: bool = False  # Stripe's shareable login link (`login_page.url`)
 
 
 class InvoiceHistory(_Document):
@@ -167,6 +188,9 @@ class SubscriptionManagementPatch(_Patch):
     downgrades: Downgrades | UnsetType = UNSET
     schedule_conditions: list[ScheduleCondition] | UnsetType = UNSET
     promotion_codes_on_update: bool | UnsetType = UNSET
+    trial_update_behavior: TrialUpdateBehavior | UnsetType = UNSET
+    billing_cycle_anchor: BillingCycleAnchor | UnsetType = UNSET
+    pause_subscriptions: bool | UnsetType = UNSET
 
 
 class CancellationsPatch(_Patch):
@@ -177,6 +201,7 @@ class CancellationsPatch(_Patch):
     cancellation_reason_options: list[CancellationReason] | UnsetType = UNSET
     retention_coupon: bool | UnsetType = UNSET
     retention_coupon_id: str | UnsetType | None = UNSET
+    cancellation_feedback_options: list[str] | UnsetType = UNSET
 
 
 class AllowedCustomerFieldsPatch(_Patch):
@@ -192,6 +217,7 @@ class CustomerBillingPatch(_Patch):
     billing_information: bool | UnsetType = UNSET
     allowed_fields: AllowedCustomerFieldsPatch | UnsetType = UNSET
     payment_methods: bool | UnsetType = UNSET
+    payment_method_configuration: str | UnsetType | None = UNSET
 
 
 class CustomisationPatch(_Patch):
@@ -203,6 +229,8 @@ class CustomisationPatch(_Patch):
     default_return_url: str | UnsetType | None = UNSET
     custom_domain: str | UnsetType | None = UNSET
     business_name: str | UnsetType | None = UNSET
+    configuration_name: str | UnsetType | None = UNSET
+    login_page: bool | UnsetType = UNSET
 
 
 class InvoiceHistoryPatch(_Patch):

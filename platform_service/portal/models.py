@@ -45,6 +45,8 @@ class AccountPortalSettings(Base):
     stripe_account: Mapped[str | None] = mapped_column(String(64))
     configuration_id: Mapped[str | None] = mapped_column(String(64), index=True)
     content_hash: Mapped[str | None] = mapped_column(String(64))
+    # The configuration's shareable login link as Stripe last returned it (login page on).
+    login_page_url: Mapped[str | None] = mapped_column(Text)
     # Normalised (lower-case) so uniqueness across accounts is what DNS means.
     custom_domain: Mapped[str | None] = mapped_column(String(253), unique=True)
     synced_at: Mapped[datetime | None]

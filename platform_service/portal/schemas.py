@@ -13,11 +13,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from platform_service.applies import Effect
 from platform_service.portal.document import PortalSettings, PortalSettingsPatch
 from platform_service.schemas import Input, Output
 
 # "account_profile": the business name taken from the connected account itself.
-FieldOrigin = Literal["default", "platform", "account", "account_profile"]
+FieldOrigin = Literal["default", "platform", "account", "account_profile", "platform_profile"]
 SyncStatus = Literal["in_sync", "pending", "out_of_sync"]
 
 
@@ -27,11 +28,16 @@ class FieldInfo(Output, kw_only=True):
     source: Annotated[
         FieldOrigin,
         msgspec.Meta(
-            description="`default` (the service's), `platform`, `account`, or `account_profile` "
-            "(the business name read from the connected account)."
+            description="`default` (the service's), `platform`, `account`, or where the "
+            "business name the portal shows was read: `account_profile` (the connected "
+            "account's) or `platform_profile` (the platform's, for platform-source portals)."
         ),
     ]
     inherited: Annotated[bool, msgspec.Meta(description="Not set by the account itself.")]
+    applies: Annotated[
+        Effect | None,
+        msgspec.Meta(description="Where the setting takes effect (`applies.PORTAL`)."),
+    ] = None
 
 
 class SyncState(Output, kw_only=True):
@@ -62,6 +68,13 @@ class SyncState(Output, kw_only=True):
         int | None, msgspec.Meta(description="The settings version that is on Stripe.")
     ] = None
     synced_at: datetime | None = None
+    login_page_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The configuration's shareable login link, while `login_page` is on "
+            "(customers sign in by email).",
+        ),
+    ] = None
 
 
 class PlatformPortalSettingsOut(Output, kw_only=True):
@@ -228,22 +241,52 @@ PortalFlow = (
 )
 
 
-class PortalSessionCreate(Input, kw_only=True):
-    """Open a portal session for one customer of the account."""
-
-    customer: Annotated[
-        str,
+class CustomerLogin(Input, kw_only=True):
+    expires_at: Annotated[
+        Annotated[int, msgspec.Meta(ge=1)] | None,
         msgspec.Meta(
-            description="The Stripe customer (on the account for `direct`, on the platform "
-            "otherwise).",
-            examples=["cus_PdX3Lk2v9a"],
+            description="Unix time after which an expired session can no longer be recovered; "
+            "left out, recovery has no deadline.",
+        ),
+    ] = None
+
+
+class AfterExpiration(Input, kw_only=True):
+    """What an expired session's URL offers (Stripe's `after_expiration`)."""
+
+    type: Annotated[
+        Literal["customer_login"],
+        msgspec.Meta(
+            description="`customer_login`: the customer verifies their email and gets a new "
+            "session with the same configuration."
         ),
     ]
+    customer_login: CustomerLogin | None = None
+
+
+class PortalSessionCreate(Input, kw_only=True):
+    """Open a portal session for one customer of the account: `customer` or `customer_account`."""
+
+    customer: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The Stripe customer (on the account for `direct`, on the platform "
+            "otherwise). Give this or `customer_account`.",
+            examples=["cus_PdX3Lk2v9a"],
+        ),
+    ] = None
+    customer_account: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="An Accounts v2 account configured as a customer, instead of `customer`.",
+            examples=["acct_1Nv0FGQ9RKHgCVdK"],
+        ),
+    ] = None
     return_url: Annotated[
         str | None,
         msgspec.Meta(
             description="Where the portal's back link goes; on an allowed host. Defaults to "
-            "the settings' `default_return_url`.",
+            "the settings' `default_return_url`; with neither, the portal shows no back link.",
             examples=["https://shop.example/account"],
         ),
     ] = None
@@ -253,6 +296,10 @@ class PortalSessionCreate(Input, kw_only=True):
     flow: Annotated[
         PortalFlow | None,
         msgspec.Meta(description="Open one task directly (Stripe's `flow_data`)."),
+    ] = None
+    after_expiration: Annotated[
+        AfterExpiration | None,
+        msgspec.Meta(description="Let a customer recover the session after its URL expires."),
     ] = None
 
 

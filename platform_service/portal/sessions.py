@@ -7,6 +7,7 @@ opened, for which customer and flow, by whom.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -97,8 +98,8 @@ def _check_flow_enabled(data: PortalSessionCreate, settings: PortalSettings) -> 
         sm.switch_plans or sm.update_quantities
     ):
         missing = "neither subscription_management.switch_plans nor update_quantities is on"
-    elif kind == "subscription_pause":
-        missing = "the portal settings do not offer pausing subscriptions"
+    elif kind == "subscription_pause" and not sm.pause_subscriptions:
+        missing = "subscription_management.pause_subscriptions is off"
     elif kind == "payment_method_update" and not settings.customer_billing.payment_methods:
         missing = "customer_billing.payment_methods is off"
     elif kind == "customer_update" and not settings.customer_billing.billing_information:
@@ -109,6 +110,40 @@ def _check_flow_enabled(data: PortalSessionCreate, settings: PortalSettings) -> 
             code="flow_not_enabled",
             param="flow.type",
         )
+
+
+def _check_customer(data: PortalSessionCreate) -> None:
+    """Stripe takes the customer as a v1 Customer or as a v2 Account, never both."""
+    if (data.customer is None) == (data.customer_account is None):
+        given = "both were given" if data.customer is not None else "neither was given"
+        raise ValidationFailed(
+            f"Give exactly one of customer (cus_…) and customer_account (acct_…); {given}.",
+            code="parameter_missing" if data.customer is None else "parameter_invalid",
+            param="customer" if data.customer is None else "customer_account",
+        )
+    if data.customer_account is not None and not data.customer_account.startswith("acct_"):
+        raise ValidationFailed(
+            f"customer_account {data.customer_account[:80]!r} is not an account id (acct_…); "
+            "a Customer (cus_…) goes in customer.",
+            param="customer_account",
+        )
+
+
+def _after_expiration(data: PortalSessionCreate, now: int) -> dict[str, Any] | None:
+    after = data.after_expiration
+    if after is None:
+        return None
+    out: dict[str, Any] = {"type": after.type}
+    login = after.customer_login
+    if login is not None and login.expires_at is not None:
+        if login.expires_at <= now:
+            raise ValidationFailed(
+                f"after_expiration.customer_login.expires_at {login.expires_at} is not in the "
+                "future; leave it out for recovery without a deadline.",
+                param="after_expiration.customer_login.expires_at",
+            )
+        out["customer_login"] = {"expires_at": login.expires_at}
+    return out
 
 
 def _flow_data(data: PortalSessionCreate, settings: PortalSettings) -> dict[str, Any] | None:
@@ -148,6 +183,8 @@ async def create_portal_session(
     once per API request: the SDK's retries of this request reuse the key, and
     no two requests share a (single-use) session.
     """
+    _check_customer(data)
+    after_expiration = _after_expiration(data, int(time.time()))
     account = await get_account(session, account_id)
     platform = await platform_patch(session)
     row = await find_row(session, account_id)
@@ -170,14 +207,9 @@ async def create_portal_session(
     live = await live_settings(session, row)
     settings = live if live is not None else platform_settings
     hosts = allowed_return_hosts(allowed_hosts, settings, platform_settings)
+    # Optional, as at Stripe: with no default either, the portal shows no back link.
     if data.return_url is not None:
         _check_return_url(data.return_url, "return_url", hosts)
-    elif settings.customisation.default_return_url is None:
-        raise ValidationFailed(
-            "return_url is required: the account's portal settings have no default return URL.",
-            code="parameter_missing",
-            param="return_url",
-        )
     if data.flow is not None and isinstance(data.flow.after_completion, RedirectAfter):
         _check_return_url(
             data.flow.after_completion.return_url,
@@ -189,7 +221,13 @@ async def create_portal_session(
 
     # The one resolution rule, over the stored account and platform branding.
     resolved = await effective_branding_for(session, account)
-    params: dict[str, Any] = {"customer": data.customer, "configuration": row.configuration_id}
+    params: dict[str, Any] = {"configuration": row.configuration_id}
+    if data.customer is not None:
+        params["customer"] = data.customer
+    else:
+        params["customer_account"] = data.customer_account
+    if after_expiration is not None:
+        params["after_expiration"] = after_expiration
     if data.return_url is not None:
         params["return_url"] = data.return_url
     if data.locale is not None:
@@ -211,6 +249,7 @@ async def create_portal_session(
         account_id=account.id,
         after={
             "customer": data.customer,
+            "customer_account": data.customer_account,
             "flow": flow_data["type"] if flow_data else None,
             "configuration_id": row.configuration_id,
             "branding_source": resolved.source,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.accounts.service import get_account, lock_account_for_write
 from platform_service.auth import audit
+from platform_service.branding.service import shown_name
 from platform_service.db.transaction import SessionMaker, kept_on
 from platform_service.errors import NotFound, ValidationFailed
 from platform_service.portal.document import (
@@ -31,11 +32,13 @@ from platform_service.portal.document import (
 from platform_service.portal.effective import (
     Effective,
     as_patch,
+    check_business_name,
     diff,
     dump,
     effective_for,
     platform_patch,
     raise_first,
+    without_business_name,
 )
 from platform_service.portal.models import AccountPortalSettings, PortalSettingsVersion
 from platform_service.portal.schemas import AccountPortalSettingsOut, PortalApplyResult
@@ -84,7 +87,10 @@ async def get_account_settings(session: AsyncSession, account_id: str) -> Accoun
     account = await get_account(session, account_id)
     row = await find_row(session, account_id)
     overrides = as_patch(row.overrides) if row is not None else PortalSettingsPatch()
-    effective = effective_for(await platform_patch(session), overrides, account.business_name)
+    shown = await shown_name(session, account)
+    effective = effective_for(
+        await platform_patch(session), overrides, shown.name, name_source=shown.source
+    )
     return account_out(account, row, effective)
 
 
@@ -137,10 +143,14 @@ async def save_settings(
         account = await lock_account_for_write(session, account_id)
     row = await account_row(session, account_id, lock=not dry_run, create=not dry_run)
     platform = await platform_patch(session)
-    current = as_patch(row.overrides)
+    # A name stored before it became read-only is dropped, never held against a save.
+    current = without_business_name(as_patch(row.overrides))
+    shown = await shown_name(session, account)
     overrides = build(current)
-    before = effective_for(platform, current, account.business_name)
-    after = effective_for(platform, overrides, account.business_name)
+    check_business_name(overrides, shown.name, shown.whose)
+    overrides = without_business_name(overrides)
+    before = effective_for(platform, current, shown.name, name_source=shown.source)
+    after = effective_for(platform, overrides, shown.name, name_source=shown.source)
     changes = diff(before.settings, after.settings)
     changed = bool(changes) or dump(overrides) != row.overrides
     # A fresh account's first document is saved even when it sets nothing.

@@ -12,6 +12,14 @@ Reuse and update rules, per Stripe account ("platform" or `acct_…`):
 - otherwise create one, tagged with the hash (and the account it was made for;
   the table, not the metadata, knows every account that shares it).
 
+A configuration an account leaves is retired (`active=false`) once no account
+uses it any more, so superseded configurations stop serving sessions and their
+login links. A retired one that identical settings later match again is
+reactivated rather than copied. Both look at the configuration's row under a
+row lock: a retirement skips a configuration another sync holds (it then just
+stays active), so a sync moving onto a configuration never finds it retired
+under its feet.
+
 Idempotency keys: a write is unique per (configuration or Stripe account,
 content hash, account, settings version), plus the caller's key when a bulk job
 passes one. The version number matters: a configuration updated from A to B
@@ -24,6 +32,7 @@ keep that record runs in `kept_on(session_maker, StripeGatewayError)`.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 import msgspec
@@ -35,6 +44,7 @@ from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.accounts.service import lock_account_for_write
 from platform_service.branding.rules import BrandingValues, resolve_branding
+from platform_service.branding.service import shown_name
 from platform_service.db.base import utcnow
 from platform_service.errors import ValidationFailed
 from platform_service.portal.compile import compile_configuration_update
@@ -56,6 +66,8 @@ from platform_service.stripe.gateway import (
 )
 from platform_service.stripe.idempotency import idempotency_key
 
+logger = logging.getLogger(__name__)
+
 HASH_KEY = "platform_portal_hash"
 ACCOUNT_KEY = "platform_account_id"
 
@@ -66,7 +78,8 @@ def configuration_home(account: ConnectedAccount) -> str:
         account_id=account.id,
         charge_model=ChargeModel(account.charge_model),
         account=BrandingValues(),
-        platform=BrandingValues(),
+        defaults=BrandingValues(),
+        platform=None,
     )
     return resolved.call.stripe_account or PLATFORM
 
@@ -97,36 +110,51 @@ async def push_version(
     header = stripe_account_header(home)
     digest = version.content_hash
     metadata = {HASH_KEY: digest, ACCOUNT_KEY: row.account_id}
+    previous = (row.stripe_account, row.configuration_id)
+    # Stripe's configuration object, when a write of this sync returned it.
+    live: dict[str, Any] | None = None
     shared = await session.scalar(
-        select(PortalConfiguration).where(
+        select(PortalConfiguration)
+        .where(
             PortalConfiguration.stripe_account == home,
             PortalConfiguration.content_hash == digest,
         )
+        # Shared: syncs moving onto one configuration don't wait for each other,
+        # only a retirement of it waits, or skips it.
+        .with_for_update(read=True)
     )
     if shared is not None:
         config_id = shared.configuration_id
+        if previous != (home, config_id) and not await _users(
+            session, home, config_id, besides=row.account_id
+        ):
+            # No account uses it: it was retired when its last one left.
+            live = await gateway.update_portal_configuration(
+                config_id,
+                {"active": True},
+                stripe_account=header,
+                idempotency_key=_key(
+                    "portal.configuration.activate",
+                    config_id,
+                    row.account_id,
+                    version.version,
+                    caller_key,
+                ),
+            )
     else:
         current = row.configuration_id if row.stripe_account == home else None
         others = 0
         if current is not None:
-            others = (
-                await session.scalar(
-                    select(func.count())
-                    .select_from(AccountPortalSettings)
-                    .where(
-                        AccountPortalSettings.configuration_id == current,
-                        AccountPortalSettings.stripe_account == home,
-                        AccountPortalSettings.account_id != row.account_id,
-                    )
-                )
-                or 0
-            )
+            # Held until commit: a sync that would move onto it waits, then finds
+            # it re-keyed; one already on its way is counted below.
+            await _lock(session, home, current)
+            others = await _users(session, home, current, besides=row.account_id)
         if current is not None and others == 0:
             settings = msgspec.convert(version.document, PortalSettings)
             update: dict[str, Any] = compile_configuration_update(settings)
             update["metadata"] = metadata
             update["active"] = True
-            await gateway.update_portal_configuration(
+            live = await gateway.update_portal_configuration(
                 current,
                 cast(PortalConfigurationUpdateParams, update),
                 stripe_account=header,
@@ -155,9 +183,22 @@ async def push_version(
                     caller_key,
                 ),
             )
-            config_id = str(created["id"])
-            config_id = await _remember(session, home, digest, config_id, version.compiled)
+            config_id = await _remember(session, home, digest, str(created["id"]), version.compiled)
+            # A concurrent sync recorded its own copy first: ours is not the one used.
+            live = created if config_id == created["id"] else None
+    login_page_url = None
+    if (version.compiled.get("login_page") or {}).get("enabled"):
+        if previous == (home, config_id):
+            login_page_url = row.login_page_url
+        try:
+            if live is None:
+                live = await gateway.retrieve_portal_configuration(config_id, stripe_account=header)
+            login_page_url = (live.get("login_page") or {}).get("url")
+        except StripeGatewayError as exc:
+            # The configuration is live either way; the link shows after the next sync.
+            logger.warning("could not read the login page of %s: %s", config_id, exc.message)
     row.configuration_id = config_id
+    row.login_page_url = login_page_url
     row.stripe_account = home
     row.content_hash = digest
     row.live_version = version.version
@@ -165,7 +206,84 @@ async def push_version(
     row.sync_error = None
     row.synced_at = utcnow()
     version.configuration_id = config_id
+    old_home, old_id = previous
+    if old_home is not None and old_id is not None and previous != (home, config_id):
+        await _retire_if_unused(
+            session,
+            gateway,
+            old_home,
+            old_id,
+            leaving=row.account_id,
+            key=_key(
+                "portal.configuration.retire", old_id, row.account_id, version.version, caller_key
+            ),
+        )
     return config_id
+
+
+async def _users(session: AsyncSession, home: str, config_id: str, *, besides: str) -> int:
+    """How many accounts other than `besides` sessions open with this configuration."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(AccountPortalSettings)
+        .where(
+            AccountPortalSettings.configuration_id == config_id,
+            AccountPortalSettings.stripe_account == home,
+            AccountPortalSettings.account_id != besides,
+        )
+    )
+    return count or 0
+
+
+async def _lock(session: AsyncSession, home: str, config_id: str) -> None:
+    await session.execute(
+        select(PortalConfiguration.seq)
+        .where(
+            PortalConfiguration.stripe_account == home,
+            PortalConfiguration.configuration_id == config_id,
+        )
+        .with_for_update()
+    )
+
+
+async def _retire_if_unused(
+    session: AsyncSession,
+    gateway: StripeGateway,
+    home: str,
+    config_id: str,
+    *,
+    leaving: str,
+    key: str,
+) -> None:
+    """Set a configuration the account just left `active=false` when no account uses it.
+
+    Best effort: the account's move already happened on Stripe, so a failure
+    here only leaves the old configuration active, as it always was.
+    """
+    known = await session.scalar(
+        select(PortalConfiguration)
+        .where(
+            PortalConfiguration.stripe_account == home,
+            PortalConfiguration.configuration_id == config_id,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    # Unknown (not one the service recorded) or held by a sync moving onto it.
+    if known is None:
+        return
+    if await _users(session, home, config_id, besides=leaving):
+        return
+    try:
+        await gateway.update_portal_configuration(
+            config_id,
+            {"active": False},
+            stripe_account=stripe_account_header(home),
+            idempotency_key=key,
+        )
+    except StripeGatewayError as exc:
+        logger.warning(
+            "could not retire portal configuration %s on %s: %s", config_id, home, exc.message
+        )
 
 
 async def _rekey(
@@ -250,7 +368,10 @@ async def sync_account_portal(
     home = configuration_home(account)
     if only_if_missing and row.configuration_id is not None and row.stripe_account == home:
         return row
-    settings = effective_for(platform, as_patch(row.overrides), account.business_name).settings
+    shown = await shown_name(session, account)
+    settings = effective_for(
+        platform, as_patch(row.overrides), shown.name, name_source=shown.source
+    ).settings
     latest = await get_version(session, account.id, row.version)
     if latest is None or latest.document != dump(settings) or latest.stripe_account != home:
         issues = validate(settings)

@@ -18,6 +18,8 @@ import msgspec
 
 from platform_service.portal.document import (
     MAX_PRODUCTS,
+    STRIPE_BILLING_CYCLE_ANCHOR,
+    STRIPE_TRIAL_UPDATE_BEHAVIOR,
     PortalSettings,
 )
 from platform_service.urls import check_url
@@ -43,13 +45,16 @@ IssueCode = Literal[
     "insecure_url",
     "invalid_hostname",
     "required",
+    "requires_payment_methods",
 ]
 
 # The Dashboard's limit on a headline someone sets (the API documents more).
 MAX_HEADLINE_LENGTH: Final = 60
-# http is tolerated only where TLS cannot reasonably exist: a developer's machine.
+# Stripe's limit on its free-text parameters; it documents none lower for `name`.
+MAX_CONFIGURATION_NAME_LENGTH: Final = 5000
 
 _ID_RE: Final = re.compile(r"[^\s/]{1,255}")
+_PMC_RE: Final = re.compile(r"pmc_[A-Za-z0-9]{1,251}")
 _LABEL_RE: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
 _PATH_RE: Final = re.compile(r"at `\$\.?(?P<path>[^`]*)`")
 
@@ -129,6 +134,23 @@ def _subscription_management(settings: PortalSettings) -> list[SettingsIssue]:
                     "requires_subscription_updates",
                     f"promotion_codes_on_update {needs}codes are entered while updating a "
                     "subscription.",
+                )
+            )
+        if sm.trial_update_behavior != STRIPE_TRIAL_UPDATE_BEHAVIOR:
+            issues.append(
+                _issue(
+                    f"{p}.trial_update_behavior",
+                    "requires_subscription_updates",
+                    f"trial_update_behavior {needs}it decides what an update does to a trial.",
+                )
+            )
+        if sm.billing_cycle_anchor != STRIPE_BILLING_CYCLE_ANCHOR:
+            issues.append(
+                _issue(
+                    f"{p}.billing_cycle_anchor",
+                    "requires_subscription_updates",
+                    f"billing_cycle_anchor {needs}it decides where an update puts the billing "
+                    "cycle.",
                 )
             )
     if sm.switch_plans and not any(product.prices for product in sm.products):
@@ -276,22 +298,51 @@ def _cancellations(settings: PortalSettings) -> list[SettingsIssue]:
         )
     if c.retention_coupon_id is not None and not _ID_RE.fullmatch(c.retention_coupon_id):
         issues.append(_bad_id(f"{p}.retention_coupon_id", "coupon", c.retention_coupon_id))
+    feedback = c.cancellation_feedback_options
+    for i, option in enumerate(feedback):
+        if not _ID_RE.fullmatch(option):
+            issues.append(
+                _bad_id(f"{p}.cancellation_feedback_options[{i}]", "feedback option", option)
+            )
+    issues += _duplicates(f"{p}.cancellation_feedback_options", feedback)
     return issues
 
 
 def _customer_billing(settings: PortalSettings) -> list[SettingsIssue]:
     b = settings.customer_billing
     fields = b.allowed_fields
+    issues: list[SettingsIssue] = []
     if b.billing_information and not any(getattr(fields, f) for f in fields.__struct_fields__):
-        return [
+        issues.append(
             _issue(
                 "customer_billing.allowed_fields",
                 "fields_required",
                 "billing_information is on but no customer field may be updated; allow at "
                 "least one or turn billing_information off.",
             )
-        ]
-    return []
+        )
+    pmc = b.payment_method_configuration
+    if pmc is not None:
+        param = "customer_billing.payment_method_configuration"
+        if not _PMC_RE.fullmatch(pmc):
+            issues.append(
+                _issue(
+                    param,
+                    "invalid_id",
+                    f"{pmc!r} is not a payment method configuration id (pmc_…); use null for "
+                    "the account's default.",
+                )
+            )
+        elif not b.payment_methods:
+            issues.append(
+                _issue(
+                    param,
+                    "requires_payment_methods",
+                    "payment_method_configuration needs payment_methods on: it picks the "
+                    "methods customers may add there.",
+                )
+            )
+    return issues
 
 
 def _customisation(settings: PortalSettings) -> list[SettingsIssue]:
@@ -335,6 +386,24 @@ def _customisation(settings: PortalSettings) -> list[SettingsIssue]:
                 "business_name is required: it is the public name customers see.",
             )
         )
+    if c.configuration_name is not None:
+        if not c.configuration_name.strip():
+            issues.append(
+                _issue(
+                    f"{p}.configuration_name",
+                    "blank",
+                    "configuration_name is blank; set text or null for no name.",
+                )
+            )
+        elif len(c.configuration_name) > MAX_CONFIGURATION_NAME_LENGTH:
+            issues.append(
+                _issue(
+                    f"{p}.configuration_name",
+                    "too_long",
+                    f"configuration_name is {len(c.configuration_name)} characters; at most "
+                    f"{MAX_CONFIGURATION_NAME_LENGTH}.",
+                )
+            )
     return issues
 
 

@@ -114,6 +114,7 @@ def sync_state(row: AccountPortalSettings | None) -> SyncState:
         configuration_id=row.configuration_id,
         live_version=row.live_version,
         synced_at=row.synced_at,
+        login_page_url=row.login_page_url,
     )
 
 

@@ -20,7 +20,10 @@ from platform_service.accounts.events import (
     on_account_updated,
     on_capability_updated,
 )
-from platform_service.branding.events import on_account_updated_branding
+from platform_service.branding.events import (
+    on_account_updated_branding,
+    on_platform_account_updated,
+)
 from platform_service.jobs.context import JobContext
 from platform_service.portal.events import on_portal_configuration_changed
 
@@ -29,7 +32,11 @@ Handler = Callable[[AsyncSession, JobContext, dict[str, Any]], Awaitable[None]]
 # Read at processing time (never captured at import), so tests can add handlers
 # with `monkeypatch.setitem(HANDLERS, ...)`.
 HANDLERS: dict[str, list[Handler]] = {
-    "account.updated": [on_account_updated, on_account_updated_branding],
+    "account.updated": [
+        on_account_updated,
+        on_account_updated_branding,
+        on_platform_account_updated,
+    ],
     "account.application.deauthorized": [on_account_deauthorized],
     "capability.updated": [on_capability_updated],
     "billing_portal.configuration.created": [on_portal_configuration_changed],

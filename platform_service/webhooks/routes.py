@@ -20,6 +20,7 @@ from platform_service.deps import (
     AfterCommitDep,
     DbSession,
     GatewayDep,
+    SessionMakerDep,
     SettingsDep,
     WebhookSecretsDep,
 )
@@ -96,7 +97,7 @@ class StripeWebhookController(Controller):
     async def receive_platform(
         self,
         body: RawBody,
-        db_session: DbSession,
+        session_maker: SessionMakerDep,
         gateway: GatewayDep,
         after_commit: AfterCommitDep,
         webhook_secrets: WebhookSecretsDep,
@@ -105,7 +106,7 @@ class StripeWebhookController(Controller):
     ) -> WebhookAck:
         # The signature covers the exact bytes Stripe sent: never a re-serialised body.
         recorded = await service.receive(
-            db_session,
+            session_maker,
             gateway,
             after_commit,
             body,
@@ -128,7 +129,7 @@ class StripeWebhookController(Controller):
     async def receive_connect(
         self,
         body: RawBody,
-        db_session: DbSession,
+        session_maker: SessionMakerDep,
         gateway: GatewayDep,
         after_commit: AfterCommitDep,
         webhook_secrets: WebhookSecretsDep,
@@ -136,7 +137,7 @@ class StripeWebhookController(Controller):
         stripe_signature: SignatureHeader = None,
     ) -> WebhookAck:
         recorded = await service.receive(
-            db_session,
+            session_maker,
             gateway,
             after_commit,
             body,

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Select, Table, TextClause, bindparam, or_, select, text, update
+from sqlalchemy import Select, String, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +30,7 @@ from platform_service.jobs.context import JobContext
 from platform_service.jobs.outbox import AfterCommit
 from platform_service.pagination import Page, keyset_page
 from platform_service.stripe.gateway import StripeGateway, StripeGatewayError
+from platform_service.webhooks import ingest
 from platform_service.webhooks.dispatch import handlers_for
 from platform_service.webhooks.models import (
     EventSource,
@@ -146,26 +146,6 @@ def initial_status(event: dict[str, Any], *, live_mode: bool) -> EventStatus:
     return EventStatus.PENDING
 
 
-@functools.cache
-def _insert_ignoring_duplicates(table: Table, key: str, names: tuple[str, ...]) -> TextClause:
-    """`INSERT … ON CONFLICT (key) DO NOTHING RETURNING id` of the columns `names`.
-
-    Written as text because SQLAlchemy never caches the compiled form of its
-    dialect `insert().on_conflict_do_nothing()` constructs: compiling it on every
-    delivery was a fifth of the ingest path's CPU. PostgreSQL and SQLite share the
-    syntax; binding with the columns' types keeps JSON and UTC datetimes as the ORM
-    writes them.
-    """
-    columns = [table.c[name] for name in names]
-    # Identifiers come from the table's metadata, never from a request.
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608
-        f"VALUES ({', '.join(':' + name for name in names)}) "
-        f"ON CONFLICT ({key}) DO NOTHING RETURNING id"
-    )
-    return text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
-
-
 def _insert(session: AsyncSession) -> Any:
     # Both dialects spell "insert unless the unique key exists" the same way.
     if session.get_bind().dialect.name == "postgresql":
@@ -173,16 +153,13 @@ def _insert(session: AsyncSession) -> Any:
     return sqlite.insert
 
 
-async def record(
-    session: AsyncSession, event: dict[str, Any], *, source: EventSource, live_mode: bool
-) -> Recorded:
-    """Insert the event unless its id is already stored (in the caller's transaction)."""
+def event_values(event: dict[str, Any], *, source: EventSource, live_mode: bool) -> dict[str, Any]:
+    """The row a delivery stores (`ingest.COLUMNS`); WebhookRejected for a wrong mode."""
     status = initial_status(event, live_mode=live_mode)
     obj = (event.get("data") or {}).get("object") or {}
     now = utcnow()
-    stripe_event_id = str(event["id"])
-    values: dict[str, Any] = {
-        "stripe_event_id": stripe_event_id,
+    values = {
+        "stripe_event_id": str(event["id"]),
         "type": str(event.get("type")),
         "account_id": event.get("account"),
         "livemode": bool(event.get("livemode")),
@@ -199,13 +176,38 @@ async def record(
         # happens the sweep finds this row pending with an old stamp.
         "enqueued_at": now if status == EventStatus.PENDING else None,
     }
-    stmt = _insert_ignoring_duplicates(WebhookEvent.__table__, "stripe_event_id", tuple(values))
-    row_id = (await session.execute(stmt, values)).scalar_one_or_none()
-    return Recorded(stripe_event_id, status.value, row_id)
+    for name, limit in _TEXT_LIMITS.items():
+        value = values[name]
+        if isinstance(value, str) and len(value) > limit:
+            # Signed, so Stripe's own: but a value no column holds would fail its whole
+            # batch; refused alone, and with a 400 rather than a 500 retried for days.
+            raise WebhookRejected(
+                f"The event's {name} is longer than {limit} characters; no Stripe event's is.",
+                code="invalid_payload",
+            )
+    return values
+
+
+# The length limit of each text column a delivery fills.
+_TEXT_LIMITS: Final[dict[str, int]] = {
+    column.name: column.type.length
+    for column in WebhookEvent.__table__.columns
+    if isinstance(column.type, String) and column.type.length is not None
+}
+
+
+async def record(
+    session: AsyncSession, event: dict[str, Any], *, source: EventSource, live_mode: bool
+) -> Recorded:
+    """Insert the event unless its id is already stored (in the caller's transaction)."""
+    values = event_values(event, source=source, live_mode=live_mode)
+    result = await session.execute(ingest.insert_rows(1), ingest.row_params([values]))
+    row_id = next((int(row_id) for row_id, _ in result), None)
+    return Recorded(values["stripe_event_id"], values["status"], row_id)
 
 
 async def receive(
-    session: AsyncSession,
+    session_maker: SessionMaker,
     gateway: StripeGateway,
     after_commit: AfterCommit,
     payload: bytes,
@@ -215,12 +217,13 @@ async def receive(
     source: EventSource,
     live_mode: bool,
 ) -> Recorded:
-    """Verify and store one webhook delivery; its job is queued once the caller commits."""
+    """Verify and store one webhook delivery, committed (with concurrent ones) before it
+    returns; its job is queued by then."""
     event = verify(gateway, payload, sig_header, secrets)
-    recorded = await record(session, event, source=source, live_mode=live_mode)
-    if recorded.needs_job:
-        after_commit.enqueue(session, PROCESS_JOB, recorded.row_id, durable=False)
-    return recorded
+    values = event_values(event, source=source, live_mode=live_mode)
+    writer = ingest.writer_for(session_maker, after_commit, PROCESS_JOB)
+    row_id = await writer.store(values)
+    return Recorded(values["stripe_event_id"], values["status"], row_id)
 
 
 async def enqueue_committed(after_commit: AfterCommit, row_ids: Sequence[int]) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+import sqlalchemy as sa
 import stripe
 from PIL import Image
 
@@ -17,6 +18,7 @@ from platform_service.branding import service
 from platform_service.branding.applier import BrandingApplier
 from platform_service.branding.events import on_account_updated_branding
 from platform_service.branding.files import upload_branding_file
+from platform_service.branding.models import PlatformStripeBranding
 from platform_service.bulk.appliers import BulkApplier
 from platform_service.errors import ValidationFailed
 from platform_service.runtime import Runtime
@@ -80,7 +82,7 @@ async def platform_defaults(
         "display_name": "The Platform",
         "button_color": "#112233",
         "background_color": "#FAFAFA",
-        "font_family": "Inter, sans-serif",
+        "font_family": "inter",
         "border_style": "pill",
     }
     resp = await client.put("/v1/platform/branding", json=body, headers=admin_headers)
@@ -123,6 +125,7 @@ async def test_platform_branding_is_admin_only_and_round_trips(
     ],
 )
 async def test_effective_branding_follows_the_charge_model(
+    runtime: Runtime,
     client: httpx.AsyncClient,
     admin_headers: dict[str, str],
     platform_defaults: dict[str, Any],
@@ -156,10 +159,37 @@ async def test_effective_branding_follows_the_charge_model(
         assert set(resolution["inherited"]) >= {"background_color", "font_family", "border_style"}
         assert "button_color" not in resolution["inherited"]
     else:
+        # Not read from Stripe yet: the defaults stand in, and the response says so.
+        async with runtime.session() as session, session.begin():
+            await session.execute(sa.delete(PlatformStripeBranding))
+        eff = await client.get(f"/v1/accounts/{acct}/branding/effective", headers=admin_headers)
+        resolution = eff.json()["resolution"]
+        values = resolution["branding"]
         assert values["button_color"] == platform_defaults["button_color"]
         assert values["display_name"] == platform_defaults["display_name"]
         assert resolution["inherited"] == []
         assert any("not shown" in w for w in resolution["warnings"])
+        assert any("not been read from Stripe" in w for w in resolution["warnings"])
+        # Once read, the portal's truth: the platform account's own Stripe branding.
+        read = await client.post("/v1/platform/branding/refresh", headers=admin_headers)
+        assert read.status_code == 200, read.text
+        stripe = read.json()["stripe"]
+        assert stripe["branding"]["display_name"] != platform_defaults["display_name"]
+        eff = await client.get(f"/v1/accounts/{acct}/branding/effective", headers=admin_headers)
+        resolution = eff.json()["resolution"]
+        assert resolution["branding"] == stripe["branding"]
+        assert not any("not been read from Stripe" in w for w in resolution["warnings"])
+    applies = body["applies"]
+    assert applies["button_color"]["applies"] == "stripe_api"
+    assert applies["button_color"]["stripe_field"] == "Account settings.branding.primary_color"
+    assert applies["font_family"]["applies"] == "stripe_dashboard"
+    assert ("shows the platform's branding" in (applies["icon"].get("note") or "")) == (
+        source == "platform"
+    )
+    checklist = {item["setting"]: item for item in body["dashboard_checklist"]}
+    assert checklist["font_family"]["value"] == "Inter"
+    assert checklist["border_style"]["value"] == "pill"
+    assert "emails" in checklist
 
 
 async def test_account_without_own_display_name_shows_its_stripe_business_name(
@@ -331,14 +361,14 @@ async def test_put_writes_settings_branding_with_a_deterministic_key(
         "logo": logo,
         "button_color": "#0a2540",
         "background_color": "#ffffff",
-        "font_family": "Georgia, serif",
+        "font_family": "lora",
         "border_style": "rectangular",
     }
     resp = await client.put(f"/v1/accounts/{acct}/branding", json=body, headers=admin_headers)
     assert resp.status_code == 200, resp.text
     out = resp.json()
     assert out["branding"]["button_color"] == "#0A2540"
-    assert out["branding"]["font_family"] == "Georgia, serif"
+    assert out["branding"]["font_family"] == "lora"
 
     writes = branding_writes(sandbox, acct, since)
     assert len(writes) == 1
@@ -455,7 +485,7 @@ async def test_stripe_failure_stores_nothing(
     )
     resp = await client.patch(
         f"/v1/accounts/{acct}/branding",
-        json={"button_color": "#FFFFFF", "font_family": "Arial"},
+        json={"button_color": "#FFFFFF", "font_family": "lato"},
         headers=admin_headers,
     )
     assert resp.status_code == 502, resp.text
@@ -706,14 +736,14 @@ async def test_seller_reaches_only_its_own_branding(
     theirs = await create(client, admin_headers)
     seller = await seller_headers(make_key, mine["id"])
     own = await client.patch(
-        f"/v1/accounts/{mine['id']}/branding", json={"font_family": "Inter"}, headers=seller
+        f"/v1/accounts/{mine['id']}/branding", json={"font_family": "inter"}, headers=seller
     )
     assert own.status_code == 200, own.text
     other = theirs["id"]
     for method, path, kwargs in [
         ("GET", f"/v1/accounts/{other}/branding", {}),
-        ("PUT", f"/v1/accounts/{other}/branding", {"json": {"font_family": "Inter"}}),
-        ("PATCH", f"/v1/accounts/{other}/branding", {"json": {"font_family": "Inter"}}),
+        ("PUT", f"/v1/accounts/{other}/branding", {"json": {"font_family": "inter"}}),
+        ("PATCH", f"/v1/accounts/{other}/branding", {"json": {"font_family": "inter"}}),
         ("GET", f"/v1/accounts/{other}/branding/effective", {}),
         ("GET", f"/v1/accounts/{other}/branding/drift", {}),
         ("GET", f"/accounts/{other}/branding/preview", {}),
@@ -738,7 +768,7 @@ async def test_seller_cannot_edit_when_the_platform_disallows_it(
         runtime, "settings", msgspec.structs.replace(runtime.settings, sellers_edit_branding=False)
     )
     resp = await client.patch(
-        f"/v1/accounts/{account['id']}/branding", json={"font_family": "Inter"}, headers=seller
+        f"/v1/accounts/{account['id']}/branding", json={"font_family": "inter"}, headers=seller
     )
     assert resp.status_code == 403
     assert resp.json()["error"]["code"] == "sellers_edit_branding_disabled"
@@ -750,7 +780,7 @@ async def test_seller_cannot_edit_when_the_platform_disallows_it(
     ).status_code == 200
     admin = await client.patch(
         f"/v1/accounts/{account['id']}/branding",
-        json={"font_family": "Inter"},
+        json={"font_family": "inter"},
         headers=admin_headers,
     )
     assert admin.status_code == 200
@@ -773,7 +803,7 @@ async def test_preview_renders_the_portal_look_escaped_with_warnings(
             "display_name": "<script>alert(1)</script> & Co",
             "button_color": "#EEEEEE",
             "background_color": "#FFFFFF",
-            "font_family": '"Comic Sans", cursive',
+            "font_family": "pridi",
             "border_style": "pill",
         },
         headers=admin_headers,
@@ -788,8 +818,11 @@ async def test_preview_renders_the_portal_look_escaped_with_warnings(
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
     assert "data:image/png;base64," in html
     assert "Low contrast" in html
-    assert "#EEEEEE" in html and "border-radius: 999px" in html
-    assert "font-family: &#34;Comic Sans&#34;, cursive" in html
+    assert "#EEEEEE" in html
+    # Font and shapes come from Stripe's Dashboard: listed to set there, not drawn as applied.
+    assert "border-radius: 999px" not in html and "Pridi" not in html.split("preview-checklist")[0]
+    assert 'data-setting="font_family"' in html and "Pridi" in html
+    assert 'data-setting="border_style"' in html
     assert "partners with Stripe to simplify billing." in html
     assert "sk_test" not in html
 

@@ -323,11 +323,35 @@ async def test_a_null_body_is_a_422(api: Api) -> None:
     assert await api.state() == before
 
 
-async def test_a_form_body_on_a_json_route_is_a_400(api: Api) -> None:
+async def test_a_form_body_on_a_json_route_is_a_415_and_writes_nothing(api: Api) -> None:
+    before = await api.state()
     resp = await api.client.patch(
         f"/v1/accounts/{api.account_id}", data={"business_name": "Form Shop"}
     )
-    assert_error(resp, 400, "invalid_request")
+    message = assert_error(resp, 415, "unsupported_media_type")
+    assert "application/x-www-form-urlencoded" in message
+    assert await api.state() == before
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+async def test_json_sent_as_another_media_type_is_a_415(api: Api, content_type: str | None) -> None:
+    before = await api.state()
+    headers = {"Content-Type": content_type} if content_type else {}
+    resp = await api.client.patch(
+        f"/v1/accounts/{api.account_id}", content=b'{"business_name": "Plain"}', headers=headers
+    )
+    assert_error(resp, 415, "unsupported_media_type")
+    assert await api.state() == before
+
+
+async def test_json_media_types_with_parameters_or_a_suffix_are_json(api: Api) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        resp = await api.client.patch(
+            f"/v1/accounts/{api.account_id}",
+            content=b'{"business_name": "Typed Shop"}',
+            headers={"Content-Type": content_type},
+        )
+        assert resp.status_code == 200, resp.text
 
 
 async def test_a_huge_unknown_cursor_is_not_echoed_back_whole(api: Api) -> None:

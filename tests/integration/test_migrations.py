@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -71,3 +72,34 @@ async def test_models_and_migrations_agree(migrated: str) -> None:
     finally:
         await engine.dispose()
     assert diff == []
+
+
+async def test_stored_css_fonts_become_stripe_fonts_or_are_cleared(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fonts.sqlite3'}"
+    await upgrade(url, "0008")
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO platform_branding (id, version, font_family, created_at, "
+                    "updated_at) VALUES (1, 1, '\"Open Sans\", sans-serif', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+        await upgrade(url, "0009", engine=engine)
+        async with engine.connect() as conn:
+            font = await conn.scalar(text("SELECT font_family FROM platform_branding"))
+        assert font == "open_sans"
+    finally:
+        await engine.dispose()
+
+    module = importlib.import_module(
+        "platform_service.db.migrations.versions.0009_branding_stripe_fonts"
+    )
+    assert module.stripe_font("Inter") == "inter"
+    assert module.stripe_font("'PT Serif', serif") == "pt_serif"
+    assert module.stripe_font("Comic Sans MS, cursive") is None
+    assert module.stripe_font("system-ui") is None

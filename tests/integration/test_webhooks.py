@@ -33,7 +33,7 @@ from platform_service.jobs.worker import build_worker
 from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
 from platform_service.settings import ENV_VARS, Settings
-from platform_service.webhooks import dispatch, jobs, service
+from platform_service.webhooks import dispatch, ingest, jobs, service
 from platform_service.webhooks.models import (
     EventSource,
     EventStatus,
@@ -817,3 +817,58 @@ async def test_embedded_default_sqlite_and_in_process_jobs(
         await task
         await runtime.aclose()
     assert handler.seen[event["id"]] == 1
+
+
+# -- group commit ------------------------------------------------------------------------
+
+
+async def test_a_concurrent_burst_is_stored_once_per_event_and_each_delivery_answered(
+    inbox: Inbox, handler: Calls
+) -> None:
+    events = [make_event() for _ in range(60)]
+    # Every event twice, interleaved: redeliveries racing their originals in one batch.
+    burst = [e for pair in zip(events, events, strict=True) for e in pair]
+    responses = await asyncio.gather(*(deliver(inbox, e) for e in burst))
+    assert {r.status_code for r in responses} == {200}
+    duplicates = Counter(
+        e["id"] for e, r in zip(burst, responses, strict=True) if r.json().get("duplicate")
+    )
+    # Exactly one of each pair was stored, the other answered as a duplicate.
+    assert duplicates == Counter(e["id"] for e in events)
+    async with inbox.runtime.session() as session:
+        stored = await session.scalar(
+            select(func.count())
+            .select_from(WebhookEvent)
+            .where(WebhookEvent.stripe_event_id.in_([e["id"] for e in events]))
+        )
+    assert stored == len(events)
+    assert await inbox.queued() == len(events)
+    await inbox.run_worker()
+    assert handler.seen == Counter({e["id"]: 1 for e in events})
+
+
+async def test_a_row_the_database_refuses_fails_alone_not_its_batch(inbox: Inbox) -> None:
+    writer = ingest.writer_for(
+        inbox.runtime.session_maker, inbox.runtime.after_commit, service.PROCESS_JOB
+    )
+
+    def values(event: dict[str, Any]) -> dict[str, Any]:
+        return service.event_values(event, source=EventSource.PLATFORM, live_mode=False)
+
+    good = [values(make_event()) for _ in range(5)]
+    # Past the column's length: built here, since the API refuses it before storing.
+    poisoned = {**values(make_event()), "type": "x" * 500}
+    results = await asyncio.gather(
+        *(writer.store(v) for v in [*good[:3], poisoned, *good[3:]]), return_exceptions=True
+    )
+    assert isinstance(results[3], Exception)
+    stored = [r for i, r in enumerate(results) if i != 3]
+    assert all(isinstance(r, int) for r in stored), results
+    for v in good:
+        assert (await inbox.row(v["stripe_event_id"])).status == v["status"]
+
+
+async def test_a_signed_event_with_a_field_no_column_holds_is_a_400(inbox: Inbox) -> None:
+    resp = await deliver(inbox, make_event(account="acct_" + "x" * 100))
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["code"] == "invalid_payload"

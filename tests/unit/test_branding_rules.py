@@ -25,10 +25,12 @@ from platform_service.branding.images import (
 from platform_service.branding.rules import (
     BORDER_STYLES,
     BRANDING_FIELDS,
+    FONT_FAMILIES,
     BrandingCall,
     BrandingValues,
     ResolvedBranding,
     contrast_ratio,
+    font_css,
     parse_hex_color,
     relative_luminance,
     resolve_branding,
@@ -145,6 +147,8 @@ def test_branding_values_normalise_colours_on_construction_and_decode() -> None:
         ({"display_name": "   "}, "display_name: must not be blank"),
         ({"font_family": "x; background: url(evil)"}, "font_family"),
         ({"font_family": "</style><script>"}, "font_family"),
+        ({"font_family": "Inter, sans-serif"}, "is not one of Stripe's fonts"),
+        ({"font_family": "Inter"}, "is not one of Stripe's fonts"),
         ({"border_style": "square"}, "border_style: 'square' is not one of"),
     ],
 )
@@ -157,9 +161,27 @@ def test_branding_values_reject_bad_fields_naming_the_field(
         msgspec.json.decode(msgspec.json.encode(fields), type=BrandingValues)
 
 
-def test_branding_values_accept_realistic_fonts_and_every_border_style() -> None:
-    for style in BORDER_STYLES:
-        BrandingValues(font_family="'Helvetica Neue', Arial, sans-serif", border_style=style)
+def test_branding_values_accept_every_stripe_font_and_every_border_style() -> None:
+    for font, style in itertools.product(FONT_FAMILIES, BORDER_STYLES):
+        BrandingValues(font_family=font, border_style=style)  # type: ignore[arg-type]
+
+
+def test_font_families_are_exactly_the_ones_stripes_checkout_takes() -> None:
+    from stripe.params.checkout._session_create_params import (
+        SessionCreateParamsBrandingSettings,
+    )
+
+    hint = SessionCreateParamsBrandingSettings.__annotations__["font_family"]
+    declared = re.findall(r"'([a-z0-9_]+)'", str(hint))
+    assert sorted(FONT_FAMILIES) == sorted(set(declared))
+
+
+def test_font_css_names_the_font_with_a_generic_fallback() -> None:
+    assert font_css("open_sans") == "'Open Sans', sans-serif"
+    assert font_css("roboto_slab") == "'Roboto Slab', serif"
+    assert font_css("ubuntu_mono") == "'Ubuntu Mono', monospace"
+    assert font_css("default") is None
+    assert font_css(None) is None
 
 
 def test_branding_values_forbid_unknown_fields() -> None:
@@ -184,7 +206,7 @@ ACCOUNT_FULL: dict[str, str] = {
     "icon": "file_accticon",
     "button_color": "#0A2540",
     "background_color": "#F6F9FC",
-    "font_family": "Georgia, serif",
+    "font_family": "lora",
     "border_style": "pill",
 }
 PLATFORM_FULL: dict[str, str] = {
@@ -193,9 +215,16 @@ PLATFORM_FULL: dict[str, str] = {
     "icon": "file_platicon",
     "button_color": "#EEEEEE",  # low contrast against #F6F9FC and #FFFFFF
     "background_color": "#FFFFFF",
-    "font_family": "Inter, sans-serif",
+    "font_family": "inter",
     "border_style": "rounded",
 }
+# The platform's own branding as Stripe holds it (what platform-source portals show).
+PLATFORM_STRIPE = BrandingValues(
+    display_name="Platform on Stripe",
+    icon="file_stripeicon",
+    button_color="#0A2540",
+    background_color="#FFFFFF",
+)
 MASKS = list(itertools.product([False, True], repeat=len(BRANDING_FIELDS)))
 
 
@@ -220,7 +249,11 @@ EXPECTED_SOURCE = {
 
 
 def _check(
-    model: ChargeModel, account: BrandingValues, platform: BrandingValues, result: ResolvedBranding
+    model: ChargeModel,
+    account: BrandingValues,
+    defaults: BrandingValues,
+    platform: BrandingValues | None,
+    result: ResolvedBranding,
 ) -> None:
     assert result.source == EXPECTED_SOURCE[model]
     assert result.call == EXPECTED_CALL[model]
@@ -230,12 +263,12 @@ def _check(
         assert ACCOUNT_ID in result.reason
         assert "account's branding" in result.reason
         for field in BRANDING_FIELDS:
-            own, fallback = getattr(account, field), getattr(platform, field)
+            own, fallback = getattr(account, field), getattr(defaults, field)
             assert getattr(result.branding, field) == (own if own is not None else fallback)
         assert result.inherited == [
             f
             for f in BRANDING_FIELDS
-            if getattr(account, f) is None and getattr(platform, f) is not None
+            if getattr(account, f) is None and getattr(defaults, f) is not None
         ]
         stand_in = [w for w in warnings if "no display name of its own" in w]
         assert bool(stand_in) == ("display_name" in result.inherited)
@@ -243,7 +276,10 @@ def _check(
     else:
         assert "platform's branding" in result.reason
         assert "not used" in result.reason
-        assert result.branding == platform
+        assert result.branding == (platform if platform is not None else defaults)
+        unread = [w for w in warnings if "has not been read from Stripe" in w]
+        assert len(unread) == (platform is None)
+        warnings = [w for w in warnings if w not in unread]
         assert result.inherited == []
         ignored = [w for w in warnings if "is not shown to its customers" in w]
         assert len(ignored) == (1 if account.set_fields() else 0)
@@ -271,14 +307,21 @@ def _check(
 
 
 def test_resolution_for_every_charge_model_and_every_mix_of_set_fields() -> None:
-    # 4 charge models x 2^7 account masks x 2^7 platform masks = 65,536 cases.
+    # 4 charge models x 2^7 account masks x 2^7 default masks x platform read or not
+    # = 131,072 cases.
     accounts = [_values(ACCOUNT_FULL, m) for m in MASKS]
-    platforms = [_values(PLATFORM_FULL, m) for m in MASKS]
-    for model, account, platform in itertools.product(ChargeModel, accounts, platforms):
+    defaults = [_values(PLATFORM_FULL, m) for m in MASKS]
+    for model, account, default, platform in itertools.product(
+        ChargeModel, accounts, defaults, (None, PLATFORM_STRIPE)
+    ):
         result = resolve_branding(
-            account_id=ACCOUNT_ID, charge_model=model, account=account, platform=platform
+            account_id=ACCOUNT_ID,
+            charge_model=model,
+            account=account,
+            defaults=default,
+            platform=platform,
         )
-        _check(model, account, platform, result)
+        _check(model, account, default, platform, result)
 
 
 branding_values = st.builds(
@@ -288,19 +331,26 @@ branding_values = st.builds(
     icon=st.none() | st.from_regex(r"file_[A-Za-z0-9]{1,24}", fullmatch=True),
     button_color=st.none() | colours.map(str.lower),
     background_color=st.none() | colours,
-    font_family=st.none() | st.sampled_from(["Inter", "Georgia, serif", "'Open Sans'"]),
+    font_family=st.none() | st.sampled_from(FONT_FAMILIES),
     border_style=st.none() | st.sampled_from(BORDER_STYLES),
 )
 
 
-@given(st.sampled_from(ChargeModel), branding_values, branding_values)
+@given(st.sampled_from(ChargeModel), branding_values, branding_values, st.none() | branding_values)
 def test_resolution_holds_for_arbitrary_values(
-    model: ChargeModel, account: BrandingValues, platform: BrandingValues
+    model: ChargeModel,
+    account: BrandingValues,
+    defaults: BrandingValues,
+    platform: BrandingValues | None,
 ) -> None:
     result = resolve_branding(
-        account_id=ACCOUNT_ID, charge_model=model, account=account, platform=platform
+        account_id=ACCOUNT_ID,
+        charge_model=model,
+        account=account,
+        defaults=defaults,
+        platform=platform,
     )
-    _check(model, account, platform, result)
+    _check(model, account, defaults, platform, result)
     # The result is an API payload: it must survive a JSON round trip unchanged.
     assert msgspec.json.decode(msgspec.json.encode(result), type=ResolvedBranding) == result
 
@@ -310,7 +360,8 @@ def test_resolution_accepts_the_charge_model_as_its_string_value() -> None:
         account_id=ACCOUNT_ID,
         charge_model="direct",  # type: ignore[arg-type]
         account=BrandingValues(),
-        platform=BrandingValues(),
+        defaults=BrandingValues(),
+        platform=None,
     )
     assert result.call.stripe_account == ACCOUNT_ID
 
@@ -321,7 +372,8 @@ def test_resolution_rejects_an_id_that_is_not_an_account() -> None:
             account_id="cus_123",
             charge_model=ChargeModel.DIRECT,
             account=BrandingValues(),
-            platform=BrandingValues(),
+            defaults=BrandingValues(),
+            platform=None,
         )
 
 
@@ -331,7 +383,8 @@ def test_call_shape_encodes_only_the_routing_it_needs() -> None:
             account_id=ACCOUNT_ID,
             charge_model=model,
             account=BrandingValues(),
-            platform=BrandingValues(),
+            defaults=BrandingValues(),
+            platform=None,
         )
         return msgspec.json.encode(resolved.call)
 
@@ -346,7 +399,8 @@ def test_low_contrast_warning_gives_the_ratio_and_the_colours() -> None:
         account_id=ACCOUNT_ID,
         charge_model=ChargeModel.DIRECT,
         account=BrandingValues(button_color="#cccccc", background_color="#ffffff"),
-        platform=BrandingValues(),
+        defaults=BrandingValues(),
+        platform=None,
     )
     [warning] = [w for w in result.warnings if w.startswith("Low contrast")]
     assert "#CCCCCC" in warning
@@ -361,7 +415,8 @@ def test_contrast_at_exactly_three_to_one_is_accepted() -> None:
             account_id=ACCOUNT_ID,
             charge_model=ChargeModel.DIRECT,
             account=BrandingValues(button_color=button, background_color="#FFFFFF"),
-            platform=BrandingValues(),
+            defaults=BrandingValues(),
+            platform=None,
         )
         return any(w.startswith("Low contrast") for w in result.warnings)
 
@@ -375,7 +430,8 @@ def test_fully_branded_account_on_direct_charges_has_no_warnings() -> None:
         account_id=ACCOUNT_ID,
         charge_model=ChargeModel.DIRECT,
         account=BrandingValues(**ACCOUNT_FULL),  # type: ignore[arg-type]
-        platform=BrandingValues(),
+        defaults=BrandingValues(),
+        platform=None,
     )
     assert result.warnings == []
     assert result.inherited == []
@@ -505,7 +561,8 @@ def test_resolution_always_encodes_inherited_and_warnings() -> None:
         account_id=ACCOUNT_ID,
         charge_model=ChargeModel.DIRECT,
         account=BrandingValues(**ACCOUNT_FULL),  # type: ignore[arg-type]
-        platform=BrandingValues(),
+        defaults=BrandingValues(),
+        platform=None,
     )
     encoded = msgspec.json.decode(msgspec.json.encode(resolved))
     assert encoded["inherited"] == []

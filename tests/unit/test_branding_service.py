@@ -18,7 +18,7 @@ def test_valid_patch_has_no_problems() -> None:
         "icon": None,
         "button_color": "#0a2540",
         "background_color": "#FFFFFF",
-        "font_family": "Inter, sans-serif",
+        "font_family": "inter",
         "border_style": "pill",
     }
     assert patches.validate_branding_patch(patch) == []

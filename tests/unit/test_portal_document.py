@@ -125,6 +125,36 @@ SEED_DEFAULTS: dict[str, Any] = {
     "customisation.business_name": None,
     "invoice_history.invoice_history": True,
 }
+# The options Stripe has beyond the seed page, at the values Stripe gives a
+# configuration made through the API without them (stripe-contract.md §1.5-1.6
+# and the params' docstrings): pause off, trials end on update, the billing
+# cycle stays, no custom feedback, the default payment method configuration,
+# no name, no login page.
+STRIPE_API_DEFAULTS: dict[str, Any] = {
+    "subscription_management.trial_update_behavior": "end_trial",
+    "subscription_management.billing_cycle_anchor": "unchanged",
+    "subscription_management.pause_subscriptions": False,
+    "cancellations.cancellation_feedback_options": [],
+    "customer_billing.payment_method_configuration": None,
+    "customisation.configuration_name": None,
+    "customisation.login_page": False,
+}
+# Every leaf of a fresh document, in document order.
+DEFAULTS: dict[str, Any] = {
+    path: (SEED_DEFAULTS | STRIPE_API_DEFAULTS)[path]
+    for path in (
+        *list(SEED_DEFAULTS)[:7],
+        *list(STRIPE_API_DEFAULTS)[:3],
+        *list(SEED_DEFAULTS)[7:14],
+        "cancellations.cancellation_feedback_options",
+        *list(SEED_DEFAULTS)[14:22],
+        "customer_billing.payment_method_configuration",
+        *list(SEED_DEFAULTS)[22:28],
+        "customisation.configuration_name",
+        "customisation.login_page",
+        *list(SEED_DEFAULTS)[28:],
+    )
+}
 HEADLINE_TEMPLATE = "{business_name} partners with Stripe to simplify billing."
 
 
@@ -189,6 +219,9 @@ FULLY_LOADED: dict[str, Any] = {
         "downgrades": "schedule_at_period_end",
         "schedule_conditions": ["decreasing_item_amount", "shortening_interval"],
         "promotion_codes_on_update": True,
+        "trial_update_behavior": "continue_trial",
+        "billing_cycle_anchor": "now",
+        "pause_subscriptions": True,
     },
     "cancellations": {
         "cancel_subscriptions": True,
@@ -198,11 +231,13 @@ FULLY_LOADED: dict[str, Any] = {
         "cancellation_reason_options": ["too_expensive", "other"],
         "retention_coupon": True,
         "retention_coupon_id": "STAY20",
+        "cancellation_feedback_options": ["bfo_price", "bfo_support"],
     },
     "customer_billing": {
         "billing_information": True,
         "allowed_fields": {"shipping": True, "tax_id": True},
         "payment_methods": True,
+        "payment_method_configuration": "pmc_1Nv0FGQ9RKHgCVdK",
     },
     "customisation": {
         "headline": "Manage your Acme plan",
@@ -211,6 +246,8 @@ FULLY_LOADED: dict[str, Any] = {
         "default_return_url": "https://acme.example/account",
         "custom_domain": "billing.acme.example",
         "business_name": "Acme",
+        "configuration_name": "Acme's portal",
+        "login_page": True,
     },
     "invoice_history": {"invoice_history": True},
 }
@@ -220,8 +257,24 @@ FULLY_LOADED: dict[str, Any] = {
 
 
 def test_a_fresh_document_equals_the_seed_defaults_field_by_field() -> None:
-    assert leaf_values(PortalSettings()) == SEED_DEFAULTS
-    assert list(LEAF_PATHS) == list(SEED_DEFAULTS)
+    assert leaf_values(PortalSettings()) == DEFAULTS
+    assert list(LEAF_PATHS) == list(DEFAULTS)
+    assert set(DEFAULTS) == set(SEED_DEFAULTS) | set(STRIPE_API_DEFAULTS)
+
+
+def test_options_beyond_the_seed_take_the_sdks_own_choices() -> None:
+    """Each new choice is one of the SDK's literal values, named the same way."""
+    from stripe.params.billing_portal._configuration_create_params import (
+        ConfigurationCreateParamsFeaturesSubscriptionUpdate as Update,
+    )
+
+    hints = get_type_hints(type(PortalSettings().subscription_management))
+    sdk = get_type_hints(Update)
+    for name in ("trial_update_behavior", "billing_cycle_anchor"):
+        ours = set(get_args(hints[name]))
+        # "Literal[...]|str": the literal's values, without the widening str.
+        theirs = {a for arg in get_args(sdk[name]) for a in get_args(arg)}
+        assert ours == theirs, name
 
 
 def test_an_empty_patch_decodes_to_the_seed_defaults() -> None:
@@ -339,6 +392,9 @@ _LEAF_SAMPLE_VALUES: dict[str, list[Any]] = {
     "subscription_management.downgrades": ["update_immediately", "schedule_at_period_end"],
     "subscription_management.schedule_conditions": [[], ["shortening_interval"]],
     "subscription_management.promotion_codes_on_update": [True, False],
+    "subscription_management.trial_update_behavior": ["end_trial", "continue_trial"],
+    "subscription_management.billing_cycle_anchor": ["unchanged", "now"],
+    "subscription_management.pause_subscriptions": [True, False],
     "cancellations.cancel_subscriptions": [True, False],
     "cancellations.cancel_mode": ["at_period_end", "immediately"],
     "cancellations.cancel_proration": ["none", "create_prorations"],
@@ -346,6 +402,7 @@ _LEAF_SAMPLE_VALUES: dict[str, list[Any]] = {
     "cancellations.cancellation_reason_options": [["other"], []],
     "cancellations.retention_coupon": [True, False],
     "cancellations.retention_coupon_id": [None, "STAY20", "co_2"],
+    "cancellations.cancellation_feedback_options": [[], ["bfo_1"], ["bfo_1", "bfo_2"]],
     "customer_billing.billing_information": [True, False],
     "customer_billing.allowed_fields.name": [True, False],
     "customer_billing.allowed_fields.email": [True, False],
@@ -354,12 +411,15 @@ _LEAF_SAMPLE_VALUES: dict[str, list[Any]] = {
     "customer_billing.allowed_fields.shipping": [True, False],
     "customer_billing.allowed_fields.tax_id": [True, False],
     "customer_billing.payment_methods": [True, False],
+    "customer_billing.payment_method_configuration": [None, "pmc_1", "pmc_2"],
     "customisation.headline": [None, "Hello", "Another headline"],
     "customisation.terms_of_service_url": [None, "https://a.example/t"],
     "customisation.privacy_policy_url": [None, "https://a.example/p"],
     "customisation.default_return_url": [None, "http://localhost:8000/back"],
     "customisation.custom_domain": [None, "billing.a.example"],
     "customisation.business_name": [None, "Acme", "Zed"],
+    "customisation.configuration_name": [None, "Acme portal"],
+    "customisation.login_page": [True, False],
     "invoice_history.invoice_history": [True, False],
 }
 LEAF_SAMPLES = {path: st.sampled_from(values) for path, values in _LEAF_SAMPLE_VALUES.items()}
@@ -399,7 +459,7 @@ def test_merge_takes_each_leaf_from_the_nearest_layer_that_sets_it(
         elif path in platform_flat:
             expected, source = platform_flat[path], "platform"
         else:
-            expected, source = json.loads(msgspec.json.encode(SEED_DEFAULTS[path])), "default"
+            expected, source = json.loads(msgspec.json.encode(DEFAULTS[path])), "default"
         assert normalised[path] == expected, path
         assert merged.sources[path] == source, path
     assert overridden_paths(account) == set(account_flat)
@@ -716,6 +776,47 @@ BROKEN: list[tuple[dict[str, Any], str, str]] = [
     ),
     ({"customisation": {"business_name": None}}, "customisation.business_name", "required"),
     ({"customisation": {"business_name": " "}}, "customisation.business_name", "required"),
+    (
+        {"subscription_management": {"trial_update_behavior": "continue_trial"}},
+        "subscription_management.trial_update_behavior",
+        "requires_subscription_updates",
+    ),
+    (
+        {"subscription_management": {"billing_cycle_anchor": "now"}},
+        "subscription_management.billing_cycle_anchor",
+        "requires_subscription_updates",
+    ),
+    (
+        {"cancellations": {"cancellation_feedback_options": ["bfo_1", "has space"]}},
+        "cancellations.cancellation_feedback_options[1]",
+        "invalid_id",
+    ),
+    (
+        {"cancellations": {"cancellation_feedback_options": ["bfo_1", "bfo_1"]}},
+        "cancellations.cancellation_feedback_options",
+        "duplicate",
+    ),
+    (
+        {"customer_billing": {"payment_method_configuration": "card"}},
+        "customer_billing.payment_method_configuration",
+        "invalid_id",
+    ),
+    (
+        {"customer_billing": {"payment_method_configuration": ""}},
+        "customer_billing.payment_method_configuration",
+        "invalid_id",
+    ),
+    (
+        {"customer_billing": {"payment_methods": False, "payment_method_configuration": "pmc_1"}},
+        "customer_billing.payment_method_configuration",
+        "requires_payment_methods",
+    ),
+    ({"customisation": {"configuration_name": " "}}, "customisation.configuration_name", "blank"),
+    (
+        {"customisation": {"configuration_name": "x" * 5001}},
+        "customisation.configuration_name",
+        "too_long",
+    ),
 ]
 
 
@@ -767,6 +868,17 @@ SATISFIED: list[dict[str, Any]] = [
     {"customisation": {"default_return_url": "http://localhost:3000/done"}},
     {"customisation": {"default_return_url": "http://127.0.0.1/done"}},
     {"customisation": {"custom_domain": "billing.acme.example"}},
+    {
+        "subscription_management": {
+            "update_quantities": True,
+            "trial_update_behavior": "continue_trial",
+            "billing_cycle_anchor": "now",
+        }
+    },
+    {"subscription_management": {"pause_subscriptions": True}},
+    {"cancellations": {"cancellation_feedback_options": ["bfo_1", "bfo_2"]}},
+    {"customer_billing": {"payment_method_configuration": "pmc_1"}},
+    {"customisation": {"configuration_name": "x" * 5000, "login_page": True}},
     FULLY_LOADED,
 ]
 
@@ -1193,6 +1305,148 @@ def test_update_params_keep_what_is_set() -> None:
     assert compile_configuration_update(doc) == compile_configuration(doc)
 
 
+# ---------------------------------------------------------------- options beyond the seed
+
+
+def test_trial_and_anchor_compile_only_while_updates_are_on() -> None:
+    on = {"update_quantities": True}
+    chosen = {"trial_update_behavior": "continue_trial", "billing_cycle_anchor": "now"}
+    update = compile_configuration(_doc({"subscription_management": on | chosen}))["features"][
+        "subscription_update"
+    ]
+    assert update["trial_update_behavior"] == "continue_trial"
+    assert update["billing_cycle_anchor"] == "now"
+    # At Stripe's defaults a create leaves them out; an update states them.
+    default = _doc({"subscription_management": on})
+    assert (
+        "trial_update_behavior"
+        not in compile_configuration(default)["features"]["subscription_update"]
+    )
+    update = compile_configuration_update(default)["features"]["subscription_update"]
+    assert (update["trial_update_behavior"], update["billing_cycle_anchor"]) == (
+        "end_trial",
+        "unchanged",
+    )
+    # With updates off only `enabled` goes, whatever is stored (validation refuses it first).
+    off = _doc({"subscription_management": chosen})
+    assert compile_configuration(off)["features"]["subscription_update"] == {"enabled": False}
+    assert compile_configuration_update(off)["features"]["subscription_update"] == {
+        "enabled": False
+    }
+
+
+def test_pausing_compiles_to_the_subscription_pause_feature() -> None:
+    paused = _doc({"subscription_management": {"pause_subscriptions": True}})
+    assert compile_configuration(paused)["features"]["subscription_pause"] == {"enabled": True}
+    assert compile_configuration_update(paused)["features"]["subscription_pause"] == {
+        "enabled": True
+    }
+    assert "subscription_pause" not in compile_configuration(_doc({}))["features"]
+    # An update turns it off explicitly, or a configuration once paused would stay so.
+    assert compile_configuration_update(_doc({}))["features"]["subscription_pause"] == {
+        "enabled": False
+    }
+
+
+def test_feedback_options_join_the_cancellation_reason() -> None:
+    doc = _doc({"cancellations": {"cancellation_feedback_options": ["bfo_a", "bfo_b"]}})
+    reason = compile_configuration(doc)["features"]["subscription_cancel"]["cancellation_reason"]
+    assert reason["feedback_options"] == ["bfo_a", "bfo_b"]
+    assert reason["options"] == list(CANCELLATION_REASONS)
+    empty = compile_configuration(_doc({}))["features"]["subscription_cancel"]
+    assert "feedback_options" not in empty["cancellation_reason"]
+    unset = compile_configuration_update(_doc({}))["features"]["subscription_cancel"]
+    assert unset["cancellation_reason"]["feedback_options"] == ""
+    off = _doc(
+        {
+            "cancellations": {
+                "cancel_subscriptions": False,
+                "cancellation_reason": False,
+                "cancellation_feedback_options": ["bfo_a"],
+            }
+        }
+    )
+    assert compile_configuration_update(off)["features"]["subscription_cancel"] == {
+        "enabled": False
+    }
+
+
+def test_payment_method_configuration_rides_on_payment_method_updates() -> None:
+    doc = _doc({"customer_billing": {"payment_method_configuration": "pmc_123"}})
+    assert compile_configuration(doc)["features"]["payment_method_update"] == {
+        "enabled": True,
+        "payment_method_configuration": "pmc_123",
+    }
+    assert compile_configuration(_doc({}))["features"]["payment_method_update"] == {"enabled": True}
+    # "" is Stripe's "back to the default payment method configuration".
+    assert compile_configuration_update(_doc({}))["features"]["payment_method_update"] == {
+        "enabled": True,
+        "payment_method_configuration": "",
+    }
+    off = _doc({"customer_billing": {"payment_methods": False}})
+    assert compile_configuration_update(off)["features"]["payment_method_update"] == {
+        "enabled": False
+    }
+
+
+def test_name_and_login_page_compile_to_the_configuration() -> None:
+    doc = _doc({"customisation": {"configuration_name": "Acme portal", "login_page": True}})
+    params = compile_configuration(doc)
+    assert params["name"] == "Acme portal"
+    assert params["login_page"] == {"enabled": True}
+    assert compile_configuration_update(doc)["login_page"] == {"enabled": True}
+    default = compile_configuration(_doc({}))
+    assert "name" not in default and "login_page" not in default
+    # An update unsets the name and switches the link off (Stripe deactivates the URL).
+    update = compile_configuration_update(_doc({}))
+    assert (update["name"], update["login_page"]) == ("", {"enabled": False})
+
+
+def test_quantity_limits_are_sent_only_for_an_adjustable_quantity() -> None:
+    fixed = {"enabled": False, "minimum": 2, "maximum": 9}
+    doc = _doc(
+        {
+            "subscription_management": {
+                "update_quantities": True,
+                "products": [{"product": "p", "prices": ["x"], "adjustable_quantity": fixed}],
+            }
+        }
+    )
+    [product] = compile_configuration(doc)["features"]["subscription_update"]["products"]
+    assert product["adjustable_quantity"] == {"enabled": False}
+
+
+def test_documents_saved_before_the_new_options_keep_their_configuration() -> None:
+    """A stored document without the new keys reads at Stripe's defaults and compiles as before."""
+    doc = _doc(FULLY_LOADED)
+    new_leaves: dict[str, set[str]] = {}
+    for path in STRIPE_API_DEFAULTS:
+        group, leaf = path.rsplit(".", 1)
+        new_leaves.setdefault(group, set()).add(leaf)
+    old = {
+        group: {k: v for k, v in fields.items() if k not in new_leaves.get(group, set())}
+        for group, fields in msgspec.to_builtins(doc).items()
+    }
+    read = msgspec.convert(old, PortalSettings)
+    values = leaf_values(read)
+    assert {p: values[p] for p in STRIPE_API_DEFAULTS} == STRIPE_API_DEFAULTS
+    before = leaf_values(doc)
+    assert {p: v for p, v in values.items() if p not in STRIPE_API_DEFAULTS} == {
+        p: v for p, v in before.items() if p not in STRIPE_API_DEFAULTS
+    }
+    # None of the new parameters appears, so the create params (and the content
+    # hash that shares configurations) are what they were before these options.
+    params = compile_configuration(read)
+    features = params["features"]
+    assert "name" not in params and "login_page" not in params
+    assert "subscription_pause" not in features
+    assert "payment_method_configuration" not in features["payment_method_update"]
+    assert "feedback_options" not in features["subscription_cancel"]["cancellation_reason"]
+    assert not {"trial_update_behavior", "billing_cycle_anchor"} & set(
+        features["subscription_update"]
+    )
+
+
 def test_compiling_does_not_share_lists_with_the_document() -> None:
     doc = _doc(FULLY_LOADED)
     compile_configuration(doc)["features"]["subscription_update"]["products"][0]["prices"].clear()
@@ -1274,6 +1528,7 @@ def valid_documents(draw: st.DrawFn) -> PortalSettings:
     )
     if billing and not any(fields.values()):
         fields["email"] = True
+    payment_methods = draw(st.booleans())
     url = st.none() | st.sampled_from(
         ["https://a.example/x", "https://b.example", "http://localhost:8000/r"]
     )
@@ -1297,6 +1552,13 @@ def valid_documents(draw: st.DrawFn) -> PortalSettings:
                 )
             ),
             "promotion_codes_on_update": updates and draw(st.booleans()),
+            "trial_update_behavior": draw(st.sampled_from(["end_trial", "continue_trial"]))
+            if updates
+            else "end_trial",
+            "billing_cycle_anchor": draw(st.sampled_from(["unchanged", "now"]))
+            if updates
+            else "unchanged",
+            "pause_subscriptions": draw(st.booleans()),
         },
         "cancellations": {
             "cancel_subscriptions": cancel,
@@ -1310,11 +1572,17 @@ def valid_documents(draw: st.DrawFn) -> PortalSettings:
             ),
             "retention_coupon": retention,
             "retention_coupon_id": draw(ids) if retention else draw(st.none() | ids),
+            "cancellation_feedback_options": draw(st.lists(ids, max_size=3, unique=True)),
         },
         "customer_billing": {
             "billing_information": billing,
             "allowed_fields": fields,
-            "payment_methods": draw(st.booleans()),
+            "payment_methods": payment_methods,
+            "payment_method_configuration": draw(
+                st.none() | st.from_regex(r"pmc_[A-Za-z0-9]{1,24}", fullmatch=True)
+            )
+            if payment_methods
+            else None,
         },
         "customisation": {
             "headline": draw(st.none() | st.text(min_size=1, max_size=60).filter(str.strip)),
@@ -1323,6 +1591,10 @@ def valid_documents(draw: st.DrawFn) -> PortalSettings:
             "default_return_url": draw(url),
             "custom_domain": draw(st.none() | st.just("billing.shop.example")),
             "business_name": draw(st.text(min_size=1, max_size=40).filter(str.strip)),
+            "configuration_name": draw(
+                st.none() | st.text(min_size=1, max_size=40).filter(str.strip)
+            ),
+            "login_page": draw(st.booleans()),
         },
         "invoice_history": {"invoice_history": draw(st.booleans())},
     }
