@@ -1,6 +1,7 @@
 """Event-loop health under big-image uploads: /health/live latency with and without them.
 
-Starts the local Stripe sandbox and `platform-service serve` in processes of their
+Starts the local Stripe sandbox (with its defaults, Stripe's test-mode limits:
+Files 20/s, 25/s otherwise, 20 in flight) and `platform-service serve` in processes of their
 own (PostgreSQL, the job queue on Redis, a fresh database), creates one account
 per upload client, then measures /health/live from a polling client:
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from platform_service.sandbox.faults import STRIPE_CONCURRENCY, STRIPE_RATE
 from platform_service.settings import Settings, SettingsError, load_settings
 
 
@@ -105,7 +106,25 @@ def worker(burst: bool, max_jobs: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=12111, show_default=True, type=int)
 @click.option(
-    "--rate-limit", type=float, default=None, help="Global requests per second (off by default)."
+    "--limits/--no-limits",
+    default=True,
+    show_default=True,
+    help="Stripe's test-mode limits: 25 requests/s, 25/s per endpoint, Files 20/s, 5 account "
+    "creations/s, 20 in flight.",
+)
+@click.option(
+    "--rate-limit",
+    type=float,
+    default=STRIPE_RATE,
+    show_default=True,
+    help="Global requests per second.",
+)
+@click.option(
+    "--concurrency-limit",
+    type=int,
+    default=STRIPE_CONCURRENCY,
+    show_default=True,
+    help="Requests in flight.",
 )
 @click.option("--latency-ms", type=int, default=0, show_default=True)
 @click.option(
@@ -122,7 +141,9 @@ def worker(burst: bool, max_jobs: int) -> None:
 def sandbox(
     host: str,
     port: int,
-    rate_limit: float | None,
+    limits: bool,
+    rate_limit: float,
+    concurrency_limit: int,
     latency_ms: int,
     fail_rate: float,
     webhooks: tuple[str, ...],
@@ -142,7 +163,9 @@ def sandbox(
         SandboxConfig(
             host=host,
             port=port,
+            limits=limits,
             rate_limit=rate_limit,
+            concurrency_limit=concurrency_limit,
             latency_ms=latency_ms,
             fail_rate=fail_rate,
             webhooks=hooks,

@@ -5,7 +5,9 @@ through the shared rate limiter with at most one write in flight per account,
 and stamped done in the same transaction as the domain's change. A worker killed
 mid-batch leaves leased items behind; once the lease passes they are claimed
 again, and the item's idempotency key (job, account, patch version) makes Stripe
-replay rather than re-apply anything that had already reached it.
+replay rather than re-apply anything that had already reached it. Stripe replays a
+500 too; the gateway settles those by reading the object back (`StripeGateway._write`),
+so an item whose key holds a 500 neither fails for good nor applies twice.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ SessionMaker = async_sessionmaker[AsyncSession]
 # Items one lane applies at once; lanes x this bounds the Stripe calls in flight.
 LANE_PARALLELISM = 4
 _LOST_ACCESS = {StripeErrorKind.ACCOUNT_INVALID, StripeErrorKind.PERMISSION}
+# 429s that slowing the pace would not have avoided: too many calls in flight (the
+# backoff already lowers that), or a limit of one object.
+_NOT_PACING = {"global-concurrency", "endpoint-concurrency", "resource-specific"}
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,11 @@ class _Lane:
                 await self._lost_access(seq, account_id, error, attempt)
                 return
             if error.retryable and attempt < max_attempts:
-                if error.kind is StripeErrorKind.RATE_LIMITED and self.limiter is not None:
+                if (
+                    error.kind is StripeErrorKind.RATE_LIMITED
+                    and error.rate_limited_reason not in _NOT_PACING
+                    and self.limiter is not None
+                ):
                     # Our pacing let a 429 through (arrival jitter, or a budget set too
                     # high): every process gives up one slot; more would waste more than it saves.
                     await self.limiter.penalise()

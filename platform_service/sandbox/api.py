@@ -15,7 +15,7 @@ from typing import Any
 
 from platform_service.sandbox import resources  # noqa: F401 - registers the routes
 from platform_service.sandbox.errors import StripeError, account_invalid, api_error
-from platform_service.sandbox.faults import Faults, monotonic
+from platform_service.sandbox.faults import FaultKind, Faults, monotonic
 from platform_service.sandbox.forms import decode_form_body, decode_pairs, decode_query
 from platform_service.sandbox.routing import Ctx, Route, match
 from platform_service.sandbox.state import IdempotencyRecord, SandboxState, new_id
@@ -77,6 +77,8 @@ class Api:
         if response.status >= 400:
             error = response.body.get("error", {})
             entry["error"] = {k: error.get(k) for k in ("type", "code", "param")}
+            if reason := response.headers.get("Stripe-Rate-Limited-Reason"):
+                entry["error"]["rate_limited_reason"] = reason
         response.headers.update(SANDBOX_HEADER)
         response.headers["Request-Id"] = request_id
         response.headers["Stripe-Version"] = req.headers.get("stripe-version", API_VERSION)
@@ -107,14 +109,36 @@ class Api:
         scope_id = req.headers.get("stripe-account") or self.state.platform_id
         if scope_id != self.state.platform_id and not self.state.is_connected(scope_id):
             raise account_invalid(scope_id)
-        fail_after = self.faults.before_request(req.method, req.path, route.endpoint, t)
+        fault = self.faults.before_request(req.method, req.path, route.endpoint, t)
+        self.faults.enter()
+        try:
+            return await self._execute(req, params, route, path_args, scope_id, request_id, fault)
+        finally:
+            self.faults.leave()
 
+    async def _execute(
+        self,
+        req: ApiRequest,
+        params: dict[str, Any],
+        route: Route,
+        path_args: dict[str, str],
+        scope_id: str,
+        request_id: str,
+        fault: FaultKind | None,
+    ) -> ApiResponse:
         key = req.headers.get("idempotency-key") if req.method == "POST" else None
         record_key = (scope_id, key) if key else None
         if record_key:
             replay = self._idempotency_check(record_key, req, params)
             if replay is not None:
                 return replay
+        if fault == "500_stored":
+            # Execution began and failed before changing anything: Stripe still keeps
+            # the 500 under the key, so only a new key can try again.
+            failure = api_error()
+            if record_key:
+                self._settle(record_key, True, failure.status, failure.body(), {})
+            raise failure
         # Ids are unique across accounts, so the lock ignores which account asked.
         lock_key = ("object", path_args["id"]) if route.locks_object else None
         try:
@@ -140,12 +164,17 @@ class Api:
         finally:
             if lock_key:
                 self.faults.unlock(lock_key)
-        if record_key:
-            self._settle(record_key, True, response.status, response.body, {})
         if key and req.method != "GET":
             self.state.applied[key] += 1
-        if fail_after:
-            raise api_error()
+        if fault == "500_after_apply":
+            # The write happened and its answer is a 500; Stripe replays that 500 to
+            # every retry with the key, so the caller must find out by reading back.
+            failure = api_error()
+            if record_key:
+                self._settle(record_key, True, failure.status, failure.body(), {})
+            raise failure
+        if record_key:
+            self._settle(record_key, True, response.status, response.body, {})
         return response
 
     async def _run(

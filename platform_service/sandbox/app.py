@@ -9,12 +9,16 @@ Admin endpoints (JSON, no auth):
     GET    /_sandbox/idempotency            {idempotency key: times a write was applied}
     GET|POST /_sandbox/faults               {rate_limit, endpoint_rate_limit, endpoint_limits:
                                             {"POST /v1/accounts/{id}": 20}, account_create_rate,
-                                            latency_ms, fail_rate, clear_next, next: [{kind:
-                                            500|rate_limit|lock_timeout|500_after_apply, count,
-                                            method?, path? (prefix)}]}
+                                            concurrency_limit, latency_ms, fail_rate, clear_next,
+                                            next: [{kind: 500|rate_limit|lock_timeout|
+                                            500_after_apply|500_stored, count, method?,
+                                            path? (prefix)}]}; POST also takes restore: true
+                                            (the start configuration) and limits: true|false
+                                            (Stripe's test-mode limits, or none)
     POST   /_sandbox/accounts/{id}/onboarding   {"outcome": complete|requirements_due|
                                                 under_review|restricted|rejected}
-    POST   /_sandbox/accounts/{id}/deauthorize  later Stripe-Account calls answer 403
+    POST   /_sandbox/accounts/{id}/deauthorize  later Stripe-Account calls answer 403; the
+                                                event goes to the platform's Connect endpoints
     POST   /_sandbox/reset  {"seed_demo"?: bool}   POST /_sandbox/demo
     GET    /_sandbox/webhooks/deliveries    GET /_sandbox/files/{id} (public image bytes)
 """

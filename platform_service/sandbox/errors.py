@@ -71,10 +71,24 @@ def account_invalid(account_id: str) -> StripeError:
 
 
 def rate_limited(reason: str, *, status: int = 429) -> StripeError:
+    """Stripe's rate limiter; `reason` is `global-rate`, `endpoint-rate` or, for limits
+    of one kind of object (account creation), `resource-specific`."""
     return StripeError(
         status,
         "Request rate limit exceeded. You can learn more about rate limits here "
         "https://stripe.com/docs/rate-limits. (Sandbox: test-mode limits are lower.)",
+        code="rate_limit",
+        headers={"Stripe-Rate-Limited-Reason": reason},
+        stored=False,
+    )
+
+
+def concurrency_limited(reason: str) -> StripeError:
+    """Stripe's concurrency limiter: too many requests in flight at once."""
+    return StripeError(
+        429,
+        "Too many concurrent requests. You can learn more about rate limits here "
+        "https://stripe.com/docs/rate-limits.",
         code="rate_limit",
         headers={"Stripe-Rate-Limited-Reason": reason},
         stored=False,
@@ -89,7 +103,8 @@ def lock_timeout() -> StripeError:
         "the request. If you see this error frequently and are making multiple concurrent "
         "requests to a single object, make your requests serially or at a lower rate.",
         code="lock_timeout",
-        headers={"Stripe-Should-Retry": "true"},
+        # Every 429 names its limiter; a lock is one object's own.
+        headers={"Stripe-Should-Retry": "true", "Stripe-Rate-Limited-Reason": "resource-specific"},
         stored=False,
     )
 

@@ -113,9 +113,22 @@ def portal_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Templa
     return Template(template_name="portal.html", context=context)
 
 
-@get("/_sandbox/pages/login/{config_id:str}", sync_to_thread=False)
-def login_page(request: Request[Any, Any, Any], config_id: FromPath[str]) -> Template:
-    """Where a configuration's `login_page.url` points: Stripe asks for an email here."""
+@get("/_sandbox/pages/login/{token:str}", sync_to_thread=False)
+def login_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
+    """Where a configuration's `login_page.url` points: Stripe asks for an email here.
+
+    The page lives only while its configuration is active and still hands out this URL.
+    """
+    state = _state(request)
+    scope_id, config_id = state.login_pages.get(token, ("", ""))
+    scope = state.scopes.get(scope_id)
+    config = scope.get("billing_portal.configurations", config_id) if scope else None
+    if (
+        config is None
+        or not config["active"]
+        or not (config["login_page"]["url"] or "").endswith(f"/login/{token}")
+    ):
+        return Template(template_name="expired.html", context={}, status_code=404)
     return Template(template_name="login.html", context={"config_id": config_id})
 
 

@@ -16,7 +16,16 @@ from litestar import Litestar
 
 from platform_service.sandbox.app import Runtime, create_app
 from platform_service.sandbox.demo import seed_demo
-from platform_service.sandbox.faults import Faults
+from platform_service.sandbox.faults import (
+    DEFAULT_ACCOUNT_CREATE_RATE,
+    FILES_ENDPOINTS,
+    STRIPE_CONCURRENCY,
+    STRIPE_ENDPOINT_RATE,
+    STRIPE_FILES_RATE,
+    STRIPE_RATE,
+    Faults,
+    no_limits,
+)
 from platform_service.sandbox.state import SandboxState
 from platform_service.sandbox.webhooks import StaticEndpoint
 
@@ -25,28 +34,50 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SandboxConfig:
-    rate_limit: float | None = None  # global ops/s; off unless set (Stripe: 25 test, 100 live)
+    """How a sandbox starts. Its limits default to Stripe's test mode (faults.py)."""
+
+    # False turns every limit below off, whatever it says: for tests that create
+    # objects faster than Stripe allows because pacing is not what they test.
+    limits: bool = True
+    rate_limit: float | None = STRIPE_RATE  # global requests/s
+    endpoint_rate_limit: float | None = STRIPE_ENDPOINT_RATE  # each endpoint's requests/s
+    endpoint_limits: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(FILES_ENDPOINTS, STRIPE_FILES_RATE)
+    )  # {"POST /v1/accounts/{id}": 20}: endpoints with a rate of their own
+    account_create_rate: float | None = DEFAULT_ACCOUNT_CREATE_RATE  # answered with a 400
+    concurrency_limit: int | None = STRIPE_CONCURRENCY  # requests in flight at once
     latency_ms: int = 0
     fail_rate: float = 0.0
     seed_demo: bool = False
     webhooks: list[tuple[str, str, bool]] = field(default_factory=list)  # (url, secret, connect)
     host: str = "127.0.0.1"
     port: int = 0  # 0 picks a free port
-    endpoint_rate_limit: float | None = None  # default limit per endpoint, ops/s
-    endpoint_limits: dict[str, float] = field(
-        default_factory=dict
-    )  # {"POST /v1/accounts/{id}": 20}
-    account_create_rate: float | None = None  # defaults to 5/s while rate_limit is on
     platform_account_id: str | None = None
 
     def faults(self) -> Faults:
-        return Faults(
-            rate_limit=self.rate_limit,
-            endpoint_rate_limit=self.endpoint_rate_limit,
-            endpoint_limits=dict(self.endpoint_limits),
-            account_create_rate=self.account_create_rate,
-            latency_ms=self.latency_ms,
-            fail_rate=self.fail_rate,
+        limits: dict[str, Any] = no_limits()
+        if self.limits:
+            limits = {
+                "rate_limit": self.rate_limit,
+                "endpoint_rate_limit": self.endpoint_rate_limit,
+                "endpoint_limits": dict(self.endpoint_limits),
+                "account_create_rate": self.account_create_rate,
+                "concurrency_limit": self.concurrency_limit,
+            }
+        return Faults(latency_ms=self.latency_ms, fail_rate=self.fail_rate, **limits)
+
+    def describe_limits(self) -> str:
+        if not self.limits:
+            return "off"
+
+        def per_s(value: float | None) -> str:
+            return f"{value:g}/s" if value else "none"
+
+        own = ", ".join(f"{k} {per_s(v)}" for k, v in self.endpoint_limits.items())
+        return (
+            f"{per_s(self.rate_limit)} global, {per_s(self.endpoint_rate_limit)} per endpoint"
+            f"{f' ({own})' if own else ''}, account creation {per_s(self.account_create_rate)}, "
+            f"{self.concurrency_limit or 'unlimited'} in flight"
         )
 
 
@@ -169,8 +200,8 @@ def run_standalone(cfg: SandboxConfig) -> None:
         f"Stripe sandbox (NOT real Stripe) on http://{cfg.host}:{port}\n"
         f"  platform account: {state.platform_id}\n"
         "  any sk_test_... key is accepted\n"
-        f"  rate limit: {cfg.rate_limit or 'off'} ops/s, latency {cfg.latency_ms} ms, "
-        f"fail rate {cfg.fail_rate}",
+        f"  limits: {cfg.describe_limits()}\n"
+        f"  latency {cfg.latency_ms} ms, fail rate {cfg.fail_rate}",
         flush=True,
     )
     uvicorn.run(app, host=cfg.host, port=port, log_level="warning", access_log=False)

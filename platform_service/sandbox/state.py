@@ -84,6 +84,8 @@ class SandboxState:
         self.file_blobs: dict[str, bytes] = {}
         self.account_links: dict[str, dict[str, Any]] = {}
         self.portal_sessions: dict[str, dict[str, Any]] = {}
+        # login page token -> (scope, configuration id); see resources/portal.py.
+        self.login_pages: dict[str, tuple[str, str]] = {}
         self.request_log: list[dict[str, Any]] = []
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self.applied: Counter[str] = Counter()

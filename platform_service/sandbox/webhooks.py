@@ -2,7 +2,8 @@
 
 Routing follows Stripe: a platform event goes to the platform's non-Connect endpoints; an
 event on a connected account goes to the platform's Connect endpoints (with `account`
-set) and to endpoints the connected account registered itself.
+set) and to endpoints the connected account registered itself, except the events only
+the platform's application may hear of (`PLATFORM_ONLY`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from platform_service.sandbox.state import Delivery, SandboxState
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (0.2, 0.5, 1.0)  # seconds between attempts; Stripe's are hours apart
+# A deauthorization tells the application that lost access; the seller's own endpoints
+# belong to the seller, not to that application, and Stripe does not send it there.
+PLATFORM_ONLY = frozenset({"account.application.deauthorized"})
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class WebhookDispatcher:
             if static.connect == (account is not None) and _wants(static.events, event):
                 out.append((static.url, static.secret))
         owners = [(self.state.platform_id, account is not None)]
-        if account is not None:
+        if account is not None and event["type"] not in PLATFORM_ONLY:
             owners.append((account, False))
         for owner, connect in owners:
             scope = self.state.scopes.get(owner)

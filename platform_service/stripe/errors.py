@@ -52,6 +52,8 @@ class StripeGatewayError(Exception):
         stripe_account: str | None = None,
         should_retry_header: bool | None = None,
         retryable: bool | None = None,
+        replayed: bool = False,
+        rate_limited_reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -62,6 +64,13 @@ class StripeGatewayError(Exception):
         self.request_id = request_id
         self.stripe_account = stripe_account
         self.should_retry_header = should_retry_header
+        # The answer is one Stripe stored under the idempotency key and replayed
+        # (`Idempotent-Replayed: true`): retrying with that key can only repeat it.
+        self.replayed = replayed
+        # Which of Stripe's limiters refused a 429 (`Stripe-Rate-Limited-Reason`):
+        # global-rate, endpoint-rate, global-concurrency, endpoint-concurrency or
+        # resource-specific.
+        self.rate_limited_reason = rate_limited_reason
         if retryable is None:
             # Stripe's own advice wins over our reading of the status: it says
             # "true" on lock timeouts and "false" where a retry would be a no-op.
@@ -160,6 +169,8 @@ def map_stripe_error(
         request_id=exc.request_id,
         stripe_account=stripe_account,
         should_retry_header=should_retry,
+        replayed=(_header(exc.headers, "Idempotent-Replayed") or "").lower() == "true",
+        rate_limited_reason=_header(exc.headers, "Stripe-Rate-Limited-Reason"),
     )
 
 

@@ -7,8 +7,10 @@ TypedDicts, re-exported here so callers don't import `stripe` themselves.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
@@ -64,7 +66,13 @@ from stripe.params.billing_portal import (
     SessionCreateParamsFlowData as PortalSessionCreateParamsFlowData,
 )
 
-from platform_service.stripe.errors import StripeGatewayError, map_stripe_error, signature_error
+from platform_service.stripe.errors import (
+    StripeErrorKind,
+    StripeGatewayError,
+    map_stripe_error,
+    signature_error,
+)
+from platform_service.stripe.idempotency import retry_key
 from platform_service.stripe.metrics import StripeMetrics, default_metrics
 
 __all__ = [
@@ -108,6 +116,13 @@ RejectReason = Literal["fraud", "terms_of_service", "other"]
 _T = TypeVar("_T")
 _Obj = TypeVar("_Obj", bound=stripe.StripeObject)
 
+# Stripe throttles account creation apart from its other limits (< 5/s with test keys,
+# < 30/s live) and answers 400 `rate_limit`, which the SDK never retries. The throttle
+# counts a second at a time, so these pauses (up to about 2.5 s in all) let a burst of
+# creations through instead of failing one a second past the fifth.
+_ACCOUNT_CREATE_TRIES = 5
+_ACCOUNT_CREATE_PAUSE_S = 0.25
+
 # Stripe's maximum page size: fewer list calls, which the concurrency limiter
 # counts heavily.
 _PAGE_LIMIT = 100
@@ -149,6 +164,35 @@ def _event_envelope(payload: bytes) -> JSON:
 def _json(obj: stripe.StripeObject) -> JSON:
     # for_json turns Decimals back into the strings Stripe sent.
     return obj.to_dict(recursive=True, for_json=True)
+
+
+def carries(obj: Any, params: Any) -> bool:
+    """Whether a Stripe object shows every value `params` would write to it.
+
+    `""` is Stripe's "unset"; lists of plain values compare as sets (Stripe may
+    reorder them), lists of objects item by item; colours ignore case.
+    """
+    if isinstance(params, dict):
+        if obj is None:
+            obj = {}  # a hash Stripe leaves null until something is set in it
+        if not isinstance(obj, dict):
+            return False
+        return all(carries(obj.get(name), value) for name, value in params.items())
+    if params == "":
+        return obj in (None, "", [], {})
+    if isinstance(params, list):
+        if not isinstance(obj, list) or len(obj) != len(params):
+            return False
+        if any(isinstance(item, dict | list) for item in params):
+            return all(carries(a, w) for a, w in zip(obj, params, strict=True))
+        return sorted(map(str, obj)) == sorted(map(str, params))
+    if isinstance(params, str) and isinstance(obj, str) and params.startswith("#"):
+        return params.casefold() == obj.casefold()
+    return bool(obj == params)
+
+
+def _answered_5xx(error: StripeGatewayError) -> bool:
+    return error.http_status is not None and error.http_status >= 500
 
 
 class StripeGateway:
@@ -217,6 +261,46 @@ class StripeGateway:
     ) -> JSON:
         return _json(await self._call(operation, stripe_account, request))
 
+    async def _write(
+        self,
+        operation: str,
+        stripe_account: str | None,
+        send: Callable[[str], Awaitable[_Obj]],
+        key: str,
+        landed: Callable[[], Awaitable[JSON | None]],
+    ) -> JSON:
+        """A write that survives Stripe's stored 5xx answers.
+
+        Stripe keeps the outcome of every request it started under its idempotency
+        key, a 500 included, and replays it to each retry. After a 5xx, `landed`
+        reads the object back: if it shows the write, the write succeeded. If not
+        and the 5xx was a replay, the key can only repeat that 500, so the write
+        goes again under the next derived key (`retry_key`); a fresh 5xx is raised
+        for the caller to retry (it may not have been stored). Every step is
+        deterministic, so a re-run walks the same keys and applies nothing twice.
+        """
+        attempt_key = key
+        generation = 0
+        while True:
+            try:
+                return await self._json_call(operation, stripe_account, partial(send, attempt_key))
+            except StripeGatewayError as error:
+                if not _answered_5xx(error):
+                    raise
+                found = await landed()
+                if found is not None:
+                    logger.info(
+                        "stripe.%s answered %s but the write is there",
+                        operation,
+                        error.http_status,
+                        extra={"stripe_account": stripe_account, "idempotency_key": attempt_key},
+                    )
+                    return found
+                if not error.replayed:
+                    raise
+                generation += 1
+                attempt_key = retry_key(key, generation)
+
     async def _paginate(
         self,
         operation: str,
@@ -250,14 +334,21 @@ class StripeGateway:
     # -- accounts (always on the platform: the id is in the path) -----------
 
     async def create_account(self, params: AccountCreateParams, *, idempotency_key: str) -> JSON:
-        """Create a connected account."""
-        return await self._json_call(
-            "accounts.create",
-            None,
-            partial(
-                self._client.v1.accounts.create_async, params, self._options(None, idempotency_key)
-            ),
+        """Create a connected account, waiting out Stripe's account-creation throttle."""
+        send = partial(
+            self._client.v1.accounts.create_async, params, self._options(None, idempotency_key)
         )
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._json_call("accounts.create", None, send)
+            except StripeGatewayError as error:
+                throttled = error.kind is StripeErrorKind.RATE_LIMITED and error.http_status == 400
+                if not throttled or attempt == _ACCOUNT_CREATE_TRIES:
+                    raise
+            # A throttled request is not stored, so the same key goes again.
+            await asyncio.sleep(random.uniform(0.5, 1.0) * _ACCOUNT_CREATE_PAUSE_S * attempt)
 
     async def retrieve_account(
         self, account_id: str, *, expand: Sequence[str] | None = None
@@ -278,16 +369,17 @@ class StripeGateway:
         self, account_id: str, params: AccountUpdateParams, *, idempotency_key: str
     ) -> JSON:
         """Update a connected account (e.g. `settings.branding`, `business_profile.name`)."""
-        return await self._json_call(
-            "accounts.update",
-            account_id,
-            partial(
-                self._client.v1.accounts.update_async,
-                account_id,
-                params,
-                self._options(None, idempotency_key),
-            ),
-        )
+
+        def send(key: str) -> Awaitable[stripe.Account]:
+            return self._client.v1.accounts.update_async(
+                account_id, params, self._options(None, key)
+            )
+
+        async def landed() -> JSON | None:
+            account = await self.retrieve_account(account_id)
+            return account if carries(account, params) else None
+
+        return await self._write("accounts.update", account_id, send, idempotency_key, landed)
 
     async def iter_accounts(self, params: AccountListParams | None = None) -> AsyncIterator[JSON]:
         """Iterate over every connected account, fetching pages of 100 lazily."""
@@ -495,14 +587,20 @@ class StripeGateway:
         idempotency_key: str,
     ) -> JSON:
         """Create a billing portal configuration (never the account's default)."""
-        return await self._json_call(
-            "billing_portal.configurations.create",
-            stripe_account,
-            partial(
-                self._client.v1.billing_portal.configurations.create_async,
-                params,
-                self._options(stripe_account, idempotency_key),
-            ),
+        configurations = self._client.v1.billing_portal.configurations
+
+        def send(key: str) -> Awaitable[stripe.billing_portal.Configuration]:
+            return configurations.create_async(params, self._options(stripe_account, key))
+
+        async def landed() -> JSON | None:
+            # The newest active one that carries every parameter, metadata included.
+            existing = await self.list_portal_configurations(
+                {"active": True}, stripe_account=stripe_account
+            )
+            return next((c for c in existing if carries(c, params)), None)
+
+        return await self._write(
+            "billing_portal.configurations.create", stripe_account, send, idempotency_key, landed
         )
 
     async def update_portal_configuration(
@@ -514,15 +612,21 @@ class StripeGateway:
         idempotency_key: str,
     ) -> JSON:
         """Update a billing portal configuration (`active=False` retires it)."""
-        return await self._json_call(
-            "billing_portal.configurations.update",
-            stripe_account,
-            partial(
-                self._client.v1.billing_portal.configurations.update_async,
-                configuration_id,
-                params,
-                self._options(stripe_account, idempotency_key),
-            ),
+        configurations = self._client.v1.billing_portal.configurations
+
+        def send(key: str) -> Awaitable[stripe.billing_portal.Configuration]:
+            return configurations.update_async(
+                configuration_id, params, self._options(stripe_account, key)
+            )
+
+        async def landed() -> JSON | None:
+            current = await self.retrieve_portal_configuration(
+                configuration_id, stripe_account=stripe_account
+            )
+            return current if carries(current, params) else None
+
+        return await self._write(
+            "billing_portal.configurations.update", stripe_account, send, idempotency_key, landed
         )
 
     async def retrieve_portal_configuration(

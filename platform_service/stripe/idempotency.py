@@ -35,3 +35,18 @@ def idempotency_key(namespace: str, *parts: KeyPart) -> str:
     # '#' separator cannot occur in a readable key, so the two forms never collide.
     digest = hashlib.sha256(json.dumps(texts).encode()).hexdigest()
     return f"{namespace}#{digest}"
+
+
+def retry_key(key: str, generation: int) -> str:
+    """The key for another try at a write whose `key` Stripe answered with a stored 5xx.
+
+    Stripe replays a started request's outcome, 500s included, to every retry with its
+    key; once a read shows the write did not land, only a new key can try again. The
+    suffix keeps the new key derived (`<key>:r1`, `<key>:r2`, ...), never random.
+    """
+    if generation < 1:
+        raise ValueError("generation starts at 1")
+    derived = f"{key}:r{generation}"
+    if len(derived) <= MAX_KEY_LENGTH:
+        return derived
+    return "retry#" + hashlib.sha256(derived.encode()).hexdigest()

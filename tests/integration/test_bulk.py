@@ -20,6 +20,7 @@ from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
 from platform_service.settings import Settings
 from tests.fixtures.app import make_settings, serve_app
+from tests.fixtures.sandbox import restore_faults
 from tests.integration.test_accounts import create
 
 pytestmark = pytest.mark.timeout(240)
@@ -137,15 +138,7 @@ def faults(sandbox: SandboxServer, **body: Any) -> None:
 @pytest.fixture(autouse=True)
 def reset_faults(sandbox: SandboxServer) -> Iterator[None]:
     yield
-    faults(
-        sandbox,
-        rate_limit=None,
-        endpoint_rate_limit=None,
-        endpoint_limits={},
-        latency_ms=0,
-        fail_rate=0.0,
-        clear_next=True,
-    )
+    restore_faults(sandbox)
 
 
 async def accounts(client: httpx.AsyncClient, headers: dict[str, str], n: int) -> list[str]:
@@ -348,6 +341,57 @@ async def test_storms_of_429_and_500_are_ridden_out_without_duplicates(
     counts = applied_counts(env.sandbox, job["id"])
     assert len(counts) == 10
     assert set(counts.values()) == {1}
+
+
+async def test_stripes_limits_and_stored_500s_lose_and_duplicate_nothing(
+    env: Env, client: httpx.AsyncClient
+) -> None:
+    """Stripe's test-mode limits, and 500s Stripe replays to every retry with the key:
+    after the write (it landed) and before it (only a new key can apply it)."""
+    ids = await accounts(client, env.headers, 16)
+    faults(
+        env.sandbox,
+        limits=True,
+        next=[
+            {"kind": "500_after_apply", "count": 3, "method": "POST", "path": "/v1/accounts/"},
+            {"kind": "500_stored", "count": 3, "method": "POST", "path": "/v1/accounts/"},
+        ],
+    )
+    job = await submit(
+        client,
+        env.headers,
+        kind="branding",
+        target={"account_ids": ids},
+        patch={"button_color": "#2B2B2B"},
+    )
+    # Paced under Stripe's 25/s, as the service is against Stripe itself.
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "platform_service.cli", "worker"],
+            env=make_limited(env, 20),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    try:
+        done = await wait_status(
+            client, env.headers, job["id"], {"succeeded", "partially_failed", "failed"}
+        )
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=20)
+    assert done["status"] == "succeeded", done
+    assert done["succeeded"] == len(ids)
+    counts = applied_counts(env.sandbox, job["id"])
+    derived = [k for k in counts if k.endswith(":r1")]
+    assert len(counts) == len(ids), "an item was lost"
+    assert set(counts.values()) == {1}, "an item was applied twice"
+    # The stored 500s that changed nothing were applied under derived keys, once each.
+    assert len(derived) == 3
+    assert not httpx.get(f"{env.sandbox.url}/_sandbox/faults").json()["next"]
 
 
 async def test_a_permanent_error_fails_the_item_then_retry_failed(

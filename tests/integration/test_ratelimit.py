@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Iterator
 
+import httpx
+import pytest
 from redis.asyncio import Redis
 
 from platform_service.jobs.ratelimit import (
@@ -16,6 +19,9 @@ from platform_service.jobs.ratelimit import (
     RedisRateLimiter,
     traffic_class,
 )
+from platform_service.sandbox.server import SandboxServer
+from tests.fixtures.sandbox import restore_faults
+from tests.integration.test_accounts import create, sandbox_requests
 
 
 def busiest_window(times: list[float], window: float = 1.0) -> int:
@@ -113,3 +119,28 @@ async def test_account_locks_serialise_writes_across_holders(redis_url: str) -> 
     await asyncio.gather(*(writer(n) for n in range(6)))
     await redis.aclose()
     assert worst == 1
+
+
+@pytest.fixture
+def stripe_limits(sandbox: SandboxServer) -> Iterator[SandboxServer]:
+    """The session's sandbox with Stripe's test-mode limits, as a user would meet them."""
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"limits": True}).raise_for_status()
+    yield sandbox
+    restore_faults(sandbox)
+
+
+async def test_accounts_created_faster_than_stripe_allows_all_get_created(
+    stripe_limits: SandboxServer, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """Stripe throttles account creation to under 5/s with a 400; the service waits it out."""
+    mark = len(sandbox_requests(stripe_limits))
+    created = [await create(client, admin_headers) for _ in range(12)]
+    assert len({a["id"] for a in created}) == 12
+    sent = [
+        e
+        for e in sandbox_requests(stripe_limits, mark)
+        if e["method"] == "POST" and e["path"] == "/v1/accounts"
+    ]
+    throttled = [e for e in sent if e["status"] == 400]
+    assert throttled, "twelve creations in a row must meet the throttle"
+    assert {e["error"]["code"] for e in throttled} == {"rate_limit"}

@@ -121,6 +121,7 @@ def test_concurrent_writes_to_one_object_get_lock_timeout(own: SandboxServer) ->
     account = client.v1.accounts.create({"type": "express"})
     set_faults(own, latency_ms=300)
     errors: list[stripe.RateLimitError] = []
+    refused: list[str] = []
 
     def update(color: str) -> None:
         try:
@@ -129,6 +130,7 @@ def test_concurrent_writes_to_one_object_get_lock_timeout(own: SandboxServer) ->
             )
         except stripe.RateLimitError as exc:
             errors.append(exc)
+            refused.append(color)
 
     threads = [threading.Thread(target=update, args=(c,)) for c in ("#111111", "#222222")]
     for t in threads:
@@ -138,6 +140,12 @@ def test_concurrent_writes_to_one_object_get_lock_timeout(own: SandboxServer) ->
     assert len(errors) == 1
     assert errors[0].error is not None and errors[0].error.code == "lock_timeout"
     assert errors[0].headers is not None and errors[0].headers["Stripe-Should-Retry"] == "true"
+    assert errors[0].headers["Stripe-Rate-Limited-Reason"] == "resource-specific"
+    # The write that held the lock is the one that landed; the refused one changed nothing.
+    set_faults(own, latency_ms=0)
+    settings = client.v1.accounts.retrieve(account.id).settings
+    assert settings is not None and settings.branding is not None
+    assert settings.branding.primary_color == ({"#111111", "#222222"} - set(refused)).pop()
 
 
 def test_next_k_faults_filtered_by_method_and_path(own: SandboxServer) -> None:

@@ -89,22 +89,66 @@ def test_a_key_in_flight_answers_409(own: SandboxServer) -> None:
     assert applied(own)["in-flight"] == 1
 
 
-def test_a_lost_response_is_replayed_on_retry_and_applied_once(own: SandboxServer) -> None:
-    """The write happens, the answer is a 500; the SDK retries with the same key."""
+def key_log(server: SandboxServer, key: str) -> list[dict[str, object]]:
+    entries = httpx.get(f"{server.url}/_sandbox/requests").json()
+    return [e for e in entries if e["idempotency_key"] == key]
+
+
+def test_a_500_after_the_write_is_replayed_as_that_500(own: SandboxServer) -> None:
+    """Stripe keeps the outcome of a started request, 500s included: the SDK's retries
+    with the same key get the same 500, and the write happened exactly once."""
     client = client_for(own, max_network_retries=2)
     set_faults(own, next=[{"kind": "500_after_apply", "count": 1, "path": "/v1/customers"}])
-    customer = client.v1.customers.create(
-        {"email": "once@example.com"}, {"idempotency_key": "lost-answer"}
-    )
-    assert applied(own)["lost-answer"] == 1
+    with pytest.raises(stripe.APIError) as info:
+        client.v1.customers.create({"email": "once@example.com"}, {"idempotency_key": "lost"})
+    assert info.value.http_status == 500
+    assert info.value.headers is not None
+    assert info.value.headers["Idempotent-Replayed"] == "true"
+    assert applied(own)["lost"] == 1
     matches = client.v1.customers.list({"email": "once@example.com"})
-    assert [c.id for c in matches.data] == [customer.id]
-    statuses = [
-        e["status"]
-        for e in httpx.get(f"{own.url}/_sandbox/requests").json()
-        if e["idempotency_key"] == "lost-answer"
-    ]
-    assert statuses == [500, 200]
+    assert len(matches.data) == 1
+    log = key_log(own, "lost")
+    assert [(e["status"], e["replayed"]) for e in log] == [(500, False), (500, True), (500, True)]
+
+
+def test_a_500_before_any_change_is_stored_too(own: SandboxServer) -> None:
+    """A request that began and failed without changing anything: its key still replays
+    the 500, so only a new key can try again."""
+    client = client_for(own)
+    set_faults(own, next=[{"kind": "500_stored", "count": 1, "path": "/v1/customers"}])
+    params: stripe.params.CustomerCreateParams = {"email": "never@example.com"}
+    for _ in range(2):
+        with pytest.raises(stripe.APIError):
+            client.v1.customers.create(params, {"idempotency_key": "burned"})
+    assert "burned" not in applied(own)
+    assert client.v1.customers.list({"email": "never@example.com"}).data == []
+    fresh = client.v1.customers.create(params, {"idempotency_key": "burned:r1"})
+    assert fresh.email == "never@example.com" and applied(own)["burned:r1"] == 1
+
+
+def test_a_500_before_execution_is_not_stored(own: SandboxServer) -> None:
+    client = client_for(own)
+    set_faults(own, next=[{"kind": "500", "count": 1, "path": "/v1/customers"}])
+    with pytest.raises(stripe.APIError):
+        client.v1.customers.create({"email": "later@example.com"}, {"idempotency_key": "early"})
+    later = client.v1.customers.create({"email": "later@example.com"}, {"idempotency_key": "early"})
+    assert later.id.startswith("cus_") and applied(own)["early"] == 1
+
+
+def test_rate_limited_and_locked_requests_are_not_stored(own: SandboxServer) -> None:
+    client = client_for(own)
+    set_faults(
+        own,
+        next=[
+            {"kind": "rate_limit", "count": 1, "path": "/v1/customers"},
+            {"kind": "lock_timeout", "count": 1, "path": "/v1/customers"},
+        ],
+    )
+    for _ in range(2):
+        with pytest.raises(stripe.RateLimitError):
+            client.v1.customers.create({"email": "r@example.com"}, {"idempotency_key": "paced"})
+    done = client.v1.customers.create({"email": "r@example.com"}, {"idempotency_key": "paced"})
+    assert done.id.startswith("cus_") and applied(own)["paced"] == 1
 
 
 def test_keys_are_scoped_per_account(own: SandboxServer) -> None:

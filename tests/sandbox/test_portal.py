@@ -318,3 +318,29 @@ def test_customers_products_prices_coupons_promotion_codes(
     with pytest.raises(stripe.InvalidRequestError) as info:
         sandbox_client.v1.subscriptions.retrieve(seller.subscription)
     assert info.value.code == "resource_missing"
+
+
+def test_login_page_works_only_while_its_configuration_is_active_and_enabled(
+    sandbox_client: stripe.StripeClient, seller: Seller
+) -> None:
+    configurations = sandbox_client.v1.billing_portal.configurations
+    config = configurations.create(
+        {"features": {"invoice_history": {"enabled": True}}, "login_page": {"enabled": True}},
+        seller.opts,
+    )
+    url = config.login_page.url
+    assert url is not None and httpx.get(url).status_code == 200
+
+    configurations.update(config.id, {"active": False}, seller.opts)
+    assert httpx.get(url).status_code == 404
+    configurations.update(config.id, {"active": True}, seller.opts)
+    assert httpx.get(url).status_code == 200
+
+    disabled = configurations.update(config.id, {"login_page": {"enabled": False}}, seller.opts)
+    assert disabled.login_page.url is None
+    assert httpx.get(url).status_code == 404
+    # Enabling again makes a new URL; the old one stays dead.
+    renewed = configurations.update(config.id, {"login_page": {"enabled": True}}, seller.opts)
+    assert renewed.login_page.url not in (None, url)
+    assert httpx.get(str(renewed.login_page.url)).status_code == 200
+    assert httpx.get(url).status_code == 404

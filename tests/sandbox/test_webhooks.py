@@ -80,20 +80,41 @@ def test_static_webhooks_and_retries_after_failures() -> None:
     assert max(d["attempts"] for d in deliveries) >= 2  # the first two answers were 500s
 
 
-def test_deauthorization_is_a_connect_event() -> None:
-    secret = "whsec_deauth"
+def test_deauthorization_goes_to_the_platforms_connect_endpoints_only() -> None:
     with (
-        webhook_receiver() as hook,
-        SandboxServer(SandboxConfig(webhooks=[(hook.url, secret, True)])) as server,
+        webhook_receiver() as platform_hook,
+        webhook_receiver() as seller_hook,
+        SandboxServer(SandboxConfig()) as server,
     ):
         client = client_for(server)
         account = client.v1.accounts.create({"type": "standard"})
+        connect_ep = client.v1.webhook_endpoints.create(
+            {"url": platform_hook.url, "connect": True, "enabled_events": ["*"]}
+        )
+        seller_ep = client.v1.webhook_endpoints.create(
+            {"url": seller_hook.url, "enabled_events": ["*"]}, {"stripe_account": account.id}
+        )
+        client.v1.billing_portal.configurations.create(
+            {"features": {"invoice_history": {"enabled": True}}}, {"stripe_account": account.id}
+        )
         httpx.post(f"{server.url}/_sandbox/accounts/{account.id}/deauthorize")
         server.drain_webhooks()
-    events = [stripe.Webhook.construct_event(r.body, r.signature or "", secret)
-              for r in hook.received]  # fmt: skip
-    assert [e.type for e in events] == ["account.application.deauthorized"]
-    assert events[0].account == account.id
+    assert connect_ep.secret is not None and seller_ep.secret is not None
+    to_platform = [
+        stripe.Webhook.construct_event(r.body.decode(), r.signature or "", connect_ep.secret)
+        for r in platform_hook.received
+    ]
+    to_seller = [
+        stripe.Webhook.construct_event(r.body.decode(), r.signature or "", seller_ep.secret)
+        for r in seller_hook.received
+    ]
+    assert [e.type for e in to_platform] == [
+        "billing_portal.configuration.created",
+        "account.application.deauthorized",
+    ]
+    assert to_platform[1].account == account.id
+    # The seller's own endpoint hears of its own objects, never of the platform losing access.
+    assert [e.type for e in to_seller] == ["billing_portal.configuration.created"]
 
 
 def test_webhook_endpoints_list_update_delete(sandbox_client: stripe.StripeClient) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from platform_service.sandbox.server import SandboxServer
 from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
-from platform_service.stripe.gateway import StripeGateway
+from platform_service.stripe.gateway import StripeGateway, carries
 from platform_service.stripe.idempotency import idempotency_key
 from tests.stripe.support import SandboxAdmin, key, make_account
 
@@ -107,6 +107,7 @@ async def test_plain_429_is_rate_limited_and_left_to_the_caller(
     assert (err.http_status, err.code) == (429, "rate_limit")
     assert err.retryable is True
     assert err.should_retry_header is None
+    assert err.rate_limited_reason == "global-rate"
     # The SDK never retries a plain 429, and the gateway adds no loop of its own.
     assert len(admin.requests_since(mark, "/v1/customers")) == 1
     # The bulk job's retry, with the same key, goes through once the burst is over.
@@ -114,23 +115,31 @@ async def test_plain_429_is_rate_limited_and_left_to_the_caller(
     assert customer["id"].startswith("cus_")
 
 
-async def test_account_creation_throttle_answers_400_rate_limit(
+async def test_a_burst_of_account_creations_waits_out_stripes_throttle(
     gateway: StripeGateway, admin: SandboxAdmin
 ):
-    admin.faults(account_create_rate=1)
+    admin.faults(account_create_rate=2)
     mark = admin.mark()
+    created = [await make_account(gateway) for _ in range(4)]
+    assert len({a["id"] for a in created}) == 4
+    statuses = [e["status"] for e in admin.requests_since(mark, "/v1/accounts")]
+    # Stripe's 400 came back and the gateway waited, then sent the same request again.
+    assert 400 in statuses and statuses.count(200) == 4
 
-    async def create_until_throttled() -> None:
-        for _ in range(5):
-            await make_account(gateway)
 
-    err = await _fails(create_until_throttled())
+async def test_a_throttle_that_lasts_surfaces_as_the_400_rate_limit(
+    gateway: StripeGateway, admin: SandboxAdmin
+):
+    # One creation per 20 s: longer than the gateway waits.
+    admin.faults(account_create_rate=0.05)
+    await make_account(gateway)
+    mark = admin.mark()
+    err = await _fails(make_account(gateway))
     assert err.kind is StripeErrorKind.RATE_LIMITED
     assert (err.http_status, err.code) == (400, "rate_limit")
     assert err.retryable is True
     statuses = [e["status"] for e in admin.requests_since(mark, "/v1/accounts")]
-    assert statuses[-1] == 400
-    assert statuses.count(400) == 1  # not retried
+    assert statuses == [400] * 5
 
 
 async def test_reused_key_with_other_params_is_an_idempotency_conflict(
@@ -229,7 +238,7 @@ async def test_persistent_500s_surface_as_upstream_unavailable_after_the_retries
     assert admin.applied(idem) == 0
 
 
-async def test_a_lost_answer_is_replayed_not_applied_twice(
+async def test_a_500_after_the_write_is_confirmed_by_reading_back_and_not_resent(
     gateway: StripeGateway, account: dict[str, Any], admin: SandboxAdmin
 ):
     path = f"/v1/accounts/{account['id']}"
@@ -240,10 +249,113 @@ async def test_a_lost_answer_is_replayed_not_applied_twice(
         account["id"], {"metadata": {"n": "1"}}, idempotency_key=idem
     )
     assert updated["metadata"] == {"n": "1"}
-    attempts = admin.requests_since(mark, path)
-    assert [a["status"] for a in attempts] == [500, 200]
-    assert attempts[1]["replayed"] is True
+    sent = admin.requests_since(mark, path)
+    # Stripe replays the stored 500 to the SDK's retries; the read shows the write.
+    assert [(e["method"], e["status"], e["replayed"]) for e in sent] == [
+        ("POST", 500, False),
+        ("POST", 500, True),
+        ("POST", 500, True),
+        ("GET", 200, False),
+    ]
+    assert {e["idempotency_key"] for e in sent if e["method"] == "POST"} == {idem}
     assert admin.applied(idem) == 1
+
+
+async def test_a_stored_500_that_changed_nothing_is_written_again_under_a_derived_key(
+    gateway: StripeGateway, account: dict[str, Any], admin: SandboxAdmin
+):
+    path = f"/v1/accounts/{account['id']}"
+    admin.inject("500_stored", 1, method="POST", path=path)
+    idem = key("burned")
+    params: Any = {"settings": {"branding": {"primary_color": "#0A2540"}}}
+    updated = await gateway.update_account(account["id"], params, idempotency_key=idem)
+    assert updated["settings"]["branding"]["primary_color"] == "#0A2540"
+    assert (admin.applied(idem), admin.applied(f"{idem}:r1")) == (0, 1)
+    # A re-run (a worker that died before recording success) meets the stored 500
+    # again, and the read finds the write there: nothing is sent twice.
+    mark = admin.mark()
+    again = await gateway.update_account(account["id"], params, idempotency_key=idem)
+    assert again["settings"] == updated["settings"]
+    posts = [e for e in admin.requests_since(mark, path) if e["method"] == "POST"]
+    assert {(e["idempotency_key"], e["status"], e["replayed"]) for e in posts} == {
+        (idem, 500, True)
+    }
+    assert (admin.applied(idem), admin.applied(f"{idem}:r1")) == (0, 1)
+
+
+async def test_a_fresh_500_that_changed_nothing_is_left_to_the_caller(
+    gateway: StripeGateway, account: dict[str, Any], admin: SandboxAdmin
+):
+    path = f"/v1/accounts/{account['id']}"
+    admin.inject("500", 3, method="POST", path=path)
+    idem = key("down")
+    mark = admin.mark()
+    err = await _fails(
+        gateway.update_account(account["id"], {"metadata": {"d": "1"}}, idempotency_key=idem)
+    )
+    assert err.kind is StripeErrorKind.UPSTREAM_UNAVAILABLE and err.retryable is True
+    assert err.replayed is False
+    # Not stored, so the same key may still be used: no derived key was sent.
+    posts = [e for e in admin.requests_since(mark, path) if e["method"] == "POST"]
+    assert {e["idempotency_key"] for e in posts} == {idem}
+    await gateway.update_account(account["id"], {"metadata": {"d": "1"}}, idempotency_key=idem)
+    assert admin.applied(idem) == 1
+
+
+@pytest.mark.parametrize(
+    ("obj", "params", "expected"),
+    [
+        ({"settings": {"branding": {"primary_color": "#0a2540"}}},
+         {"settings": {"branding": {"primary_color": "#0A2540"}}}, True),
+        ({"settings": {"branding": {"primary_color": "#0A2540"}}},
+         {"settings": {"branding": {"primary_color": "#111111"}}}, False),
+        ({"metadata": {"a": "1", "b": "2"}}, {"metadata": {"a": "1"}}, True),
+        ({"metadata": {"a": "1"}}, {"metadata": {"b": ""}}, True),
+        ({"metadata": {"b": "2"}}, {"metadata": {"b": ""}}, False),
+        ({"business_profile": None}, {"business_profile": {"headline": ""}}, True),
+        ({"allowed_updates": ["email", "address"]}, {"allowed_updates": ["address", "email"]},
+         True),
+        ({"allowed_updates": ["email"]}, {"allowed_updates": ["email", "address"]}, False),
+        ({"products": [{"product": "prod_1", "prices": ["p2", "p1"],
+                        "adjustable_quantity": {"enabled": False, "minimum": 1}}]},
+         {"products": [{"product": "prod_1", "prices": ["p1", "p2"]}]}, True),
+        ({"products": [{"product": "prod_2", "prices": ["p1"]}]},
+         {"products": [{"product": "prod_1", "prices": ["p1"]}]}, False),
+        ({"active": False}, {"active": True}, False),
+    ],
+)  # fmt: skip
+def test_carries_reads_an_object_the_way_stripe_writes_params(
+    obj: dict[str, Any], params: dict[str, Any], expected: bool
+):
+    assert carries(obj, params) is expected
+
+
+async def test_portal_configuration_writes_survive_stored_500s(
+    gateway: StripeGateway, account: dict[str, Any], admin: SandboxAdmin
+):
+    acct = account["id"]
+    path = "/v1/billing_portal/configurations"
+    params: Any = {
+        "features": {"invoice_history": {"enabled": True}},
+        "metadata": {"platform_portal_hash": key("h")},
+    }
+    admin.inject("500_after_apply", 1, method="POST", path=path)
+    idem = key("cfg")
+    created = await gateway.create_portal_configuration(
+        params, stripe_account=acct, idempotency_key=idem
+    )
+    listed = await gateway.list_portal_configurations(stripe_account=acct)
+    assert [c["id"] for c in listed] == [created["id"]]
+    assert admin.applied(idem) == 1
+
+    admin.inject("500_stored", 1, method="POST", path=f"{path}/{created['id']}")
+    update: Any = {"features": {"invoice_history": {"enabled": False}}}
+    up_key = key("cfg-up")
+    changed = await gateway.update_portal_configuration(
+        created["id"], update, stripe_account=acct, idempotency_key=up_key
+    )
+    assert changed["features"]["invoice_history"]["enabled"] is False
+    assert (admin.applied(up_key), admin.applied(f"{up_key}:r1")) == (0, 1)
 
 
 async def test_lock_timeout_is_retried_because_stripe_should_retry_says_true(

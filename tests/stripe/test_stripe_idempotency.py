@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 
-from platform_service.stripe.idempotency import MAX_KEY_LENGTH, idempotency_key
+from platform_service.stripe.idempotency import MAX_KEY_LENGTH, idempotency_key, retry_key
 
 
 def test_key_is_readable_and_stable_for_plain_parts():
@@ -47,3 +47,13 @@ def test_namespace_must_be_a_short_plain_token(namespace):
 def test_a_namespace_alone_is_not_a_key():
     with pytest.raises(ValueError, match="at least one part"):
         idempotency_key("bulk")
+
+
+def test_retry_keys_are_derived_and_fit_stripes_limit():
+    assert retry_key("bulk:job:acct_1:v", 1) == "bulk:job:acct_1:v:r1"
+    assert retry_key("bulk:job:acct_1:v", 2) == "bulk:job:acct_1:v:r2"
+    long = "k" * MAX_KEY_LENGTH
+    assert len(retry_key(long, 1)) <= MAX_KEY_LENGTH
+    assert retry_key(long, 1) == retry_key(long, 1) != retry_key(long, 2)
+    with pytest.raises(ValueError, match="generation"):
+        retry_key("k", 0)
