@@ -17,14 +17,18 @@ from litestar.middleware.base import DefineMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from platform_service.auth.keys import Caller, authenticate
+from platform_service.auth.sessions import ConsoleAuth, resolve_session
 from platform_service.errors import AuthenticationFailed, Forbidden, NotFound
 from platform_service.settings import Settings
 
 SellerEditable = Literal["branding", "portal_settings"]
 
-# HTML pages a browser opens: they also accept the key from the sign-in cookie.
+# HTML pages a browser opens: they also accept the console's session cookie. The JSON
+# API stays Bearer-only, so a cookie can never be ridden cross-site into it.
 COOKIE_PATHS = re.compile(r"^/ui(/|$)|^/accounts/[^/]+/branding/preview$")
-COOKIE_NAME = "ps_key"
+# The `__Host-` name (Secure, no Domain, Path=/) is only usable over https.
+COOKIE_NAME = "ps_session"
+SECURE_COOKIE_NAME = "__Host-ps_session"
 
 PUBLIC_PATHS = (
     "^/ui/login$",
@@ -47,10 +51,12 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
         scheme, _, token = header.partition(" ")
         path = connection.scope["path"]
         if not header and COOKIE_PATHS.match(path):
-            cookie = connection.cookies.get(COOKIE_NAME)
-            caller = await self._caller(connection, cookie) if cookie else None
-            if caller is not None:
-                return AuthenticationResult(user=caller, auth=caller.key_id)
+            cookie = connection.cookies.get(SECURE_COOKIE_NAME) or connection.cookies.get(
+                COOKIE_NAME
+            )
+            signed_in = await self._session(connection, cookie) if cookie else None
+            if signed_in is not None:
+                return AuthenticationResult(user=signed_in[0], auth=signed_in[1])
             if path.startswith("/ui"):
                 # The page itself sends the browser to the sign-in form.
                 return AuthenticationResult(user=None, auth=None)
@@ -64,6 +70,14 @@ class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
         if caller is None:
             raise AuthenticationFailed("Unknown or revoked API key.")
         return AuthenticationResult(user=caller, auth=caller.key_id)
+
+    @staticmethod
+    async def _session(
+        connection: ASGIConnection[Any, Any, Any, Any], token: str
+    ) -> tuple[Caller, ConsoleAuth] | None:
+        session_maker: async_sessionmaker[AsyncSession] = connection.app.state.session_maker
+        async with session_maker() as session:
+            return await resolve_session(session, token)
 
     @staticmethod
     async def _caller(connection: ASGIConnection[Any, Any, Any, Any], raw: str) -> Caller | None:

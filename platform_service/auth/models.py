@@ -41,3 +41,20 @@ class AuditEvent(Base):
     account_id: Mapped[str | None] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]
+
+
+class ConsoleSession(Base):
+    """A console sign-in: the cookie carries a random token whose digest is `id`.
+
+    The raw API key never leaves the sign-in request; revoking the session (sign
+    out) or the key it was opened with ends it at once.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(40), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -3,7 +3,8 @@ click every action the console offers, each checked through the JSON API and the
 
 The action buttons are form posts answered with a 303; their writes must commit like a
 JSON 200 (the transaction rule), which is what these tests would catch if they did not.
-Screenshots go to tests/e2e/screenshots/.
+Screenshots go to tests/e2e/screenshots/ (and console/en/, with axe-core's check, for the
+console's own pages).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from platform_service.auth.keys import create_key
 from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
 from platform_service.settings import Settings
+from tests.e2e.console_pages import check_console_page
 from tests.e2e.test_preview_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.fixtures.app import KeyMaker, Served, serve_app
 from tests.integration.test_accounts import create, sandbox_requests
@@ -62,7 +64,7 @@ async def test_operator_signs_in_finds_a_seller_and_follows_a_bulk_job(
         try:
             page = await browser.new_page()
             await page.goto(f"{served.url}/ui/accounts")
-            assert page.url.endswith("/ui/login")  # not signed in yet
+            assert "/ui/login?next=" in page.url  # not signed in yet
             await page.fill("input[name=key]", "psk_wrong_key")
             await page.click("input[type=submit]")
             assert "unknown or revoked" in await page.get_by_test_id("login-error").inner_text()
@@ -162,7 +164,11 @@ async def signed_in(browser: Browser, console: Console) -> Page:
 
 
 async def shoot(page: Page, name: str) -> None:
+    """A screenshot; a console page also gets the checks of every console page (axe-core,
+    390 px), the sandbox's Stripe stand-in pages only the screenshot."""
     SCREENSHOTS.mkdir(exist_ok=True)
+    if "/_sandbox/" not in page.url:
+        await check_console_page(page, f"operator-{name}", "en")
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
@@ -270,7 +276,9 @@ async def test_cancel_and_approve_a_canary_from_the_console(
     await page.goto(f"{console.url}/ui/bulk-jobs/{to_approve}")
     await page.evaluate(
         """jobId => { const f = document.createElement('form'); f.method = 'post';
-        f.action = `/ui/bulk-jobs/${jobId}/cancel`; document.body.appendChild(f); f.submit(); }""",
+        f.action = `/ui/bulk-jobs/${jobId}/cancel`;
+        f.appendChild(document.querySelector('input[name=csrf_token]').cloneNode());
+        document.body.appendChild(f); f.submit(); }""",
         to_approve,
     )
     await page.wait_for_url(f"**/ui/bulk-jobs/{to_approve}?error=job_finished")
