@@ -145,7 +145,11 @@ PORTAL: Final[dict[str, Effect]] = {
     ),
     "customisation.login_page": _api(
         _CONFIG + "login_page.enabled",
-        "Stripe then returns a shareable login link (login_page.url), shown in the sync state.",
+        "Stripe then returns a shareable login link (login_page.url), shown in the sync state. "
+        "Accounts with identical settings share one configuration, so one link; on the "
+        "platform (destination and separate charges) a session opened from it carries no "
+        "on_behalf_of: it shows the platform's branding and all of the customer's "
+        "subscriptions.",
     ),
     "invoice_history.invoice_history": _api(_CONFIG + "features.invoice_history.enabled"),
 }

@@ -50,8 +50,20 @@ async def on_portal_configuration_changed(
             live = {}
         else:
             raise
+    rows = list(
+        await session.scalars(
+            select(AccountPortalSettings)
+            .where(
+                AccountPortalSettings.configuration_id == str(config_id),
+                AccountPortalSettings.stripe_account == home,
+            )
+            .with_for_update()
+        )
+    )
     differences = configuration_matches(known.compiled, live)
-    if live and not live.get("active", True):
+    # Inactive is drift only while an account still uses it: the service itself
+    # retires a configuration every account has left (`sync`), and may reuse it later.
+    if live and not live.get("active", True) and rows:
         differences.append("active")
     if not differences:
         return
@@ -60,14 +72,6 @@ async def on_portal_configuration_changed(
         config_id,
         home,
         ", ".join(differences[:10]),
-    )
-    rows = await session.scalars(
-        select(AccountPortalSettings)
-        .where(
-            AccountPortalSettings.configuration_id == str(config_id),
-            AccountPortalSettings.stripe_account == home,
-        )
-        .with_for_update()
     )
     # The configuration no longer holds its hash's content: take it off that
     # hash so the re-sync rewrites it (or, when shared, makes one new copy).

@@ -513,6 +513,7 @@ async def test_a_configuration_no_account_uses_is_retired_and_revived_when_match
     admin_headers: dict[str, str],
     sandbox: SandboxServer,
     sandbox_client: stripe.StripeClient,
+    runtime: Runtime,
 ) -> None:
     first = await create(client, admin_headers, charge_model="destination")
     second = await create(client, admin_headers, charge_model="destination")
@@ -548,6 +549,16 @@ async def test_a_configuration_no_account_uses_is_retired_and_revived_when_match
     ]
     assert writes[0]["idempotency_key"].startswith("portal.configuration.retire")
     assert not active(old) and active(new)
+    # Stripe's event for our own retirement is not drift: the configuration keeps its
+    # content hash, so the same settings can find it again.
+    event = {
+        "id": "evt_retired",
+        "type": "billing_portal.configuration.updated",
+        "account": None,
+        "data": {"object": {"id": old, "object": "billing_portal.configuration"}},
+    }
+    async with runtime.session() as session, session.begin():
+        await portal_events.on_portal_configuration_changed(session, runtime.job_context(), event)
     # The same settings again reuse it, reactivated, rather than pile up a copy.
     since = log_position(sandbox)
     assert await save(first, shared) == old
