@@ -23,7 +23,7 @@ from platform_service.auth.routes import AuditController
 from platform_service.branding.routes import branding_router
 from platform_service.bulk.routes import BulkJobController
 from platform_service.db.transaction import request_transactions
-from platform_service.deps import WebhookSecrets
+from platform_service.deps import WebhookIngress, WebhookSecrets
 from platform_service.docs import docs_assets_router, docs_render_plugin
 from platform_service.errors import exception_handlers
 from platform_service.health import HealthController
@@ -112,8 +112,14 @@ def create_app(
             "after_commit": value(lambda: rt.after_commit),
             "settings": value(lambda: rt.settings),
             "public_url": value(lambda: rt.public_url),
-            "webhook_secrets": value(
-                lambda: WebhookSecrets(rt.webhook_secrets, rt.connect_webhook_secrets)
+            "webhook_ingress": value(
+                lambda: WebhookIngress(
+                    rt.session_maker,
+                    rt.gateway,
+                    rt.after_commit,
+                    WebhookSecrets(rt.webhook_secrets, rt.connect_webhook_secrets),
+                    rt.settings.stripe_live_mode,
+                )
             ),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },

@@ -19,10 +19,7 @@ from platform_service.auth.guard import admin_only
 from platform_service.deps import (
     AfterCommitDep,
     DbSession,
-    GatewayDep,
-    SessionMakerDep,
-    SettingsDep,
-    WebhookSecretsDep,
+    WebhookIngressDep,
 )
 from platform_service.openapi import (
     ADMIN,
@@ -97,23 +94,13 @@ class StripeWebhookController(Controller):
     async def receive_platform(
         self,
         body: RawBody,
-        session_maker: SessionMakerDep,
-        gateway: GatewayDep,
-        after_commit: AfterCommitDep,
-        webhook_secrets: WebhookSecretsDep,
-        settings: SettingsDep,
+        webhook_ingress: WebhookIngressDep,
         stripe_signature: SignatureHeader = None,
     ) -> WebhookAck:
         # The signature covers the exact bytes Stripe sent: never a re-serialised body.
+        ingress = webhook_ingress
         recorded = await service.receive(
-            session_maker,
-            gateway,
-            after_commit,
-            body,
-            stripe_signature,
-            secrets=webhook_secrets.platform,
-            source=EventSource.PLATFORM,
-            live_mode=settings.stripe_live_mode,
+            ingress, body, stripe_signature, ingress.secrets.platform, EventSource.PLATFORM
         )
         return _ack(recorded)
 
@@ -129,22 +116,12 @@ class StripeWebhookController(Controller):
     async def receive_connect(
         self,
         body: RawBody,
-        session_maker: SessionMakerDep,
-        gateway: GatewayDep,
-        after_commit: AfterCommitDep,
-        webhook_secrets: WebhookSecretsDep,
-        settings: SettingsDep,
+        webhook_ingress: WebhookIngressDep,
         stripe_signature: SignatureHeader = None,
     ) -> WebhookAck:
+        ingress = webhook_ingress
         recorded = await service.receive(
-            session_maker,
-            gateway,
-            after_commit,
-            body,
-            stripe_signature,
-            secrets=webhook_secrets.connect,
-            source=EventSource.CONNECT,
-            live_mode=settings.stripe_live_mode,
+            ingress, body, stripe_signature, ingress.secrets.connect, EventSource.CONNECT
         )
         return _ack(recorded)
 

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Select, String, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,6 +38,9 @@ from platform_service.webhooks.models import (
     WebhookEvent,
     WebhookObjectVersion,
 )
+
+if TYPE_CHECKING:
+    from platform_service.deps import WebhookIngress
 
 logger = logging.getLogger(__name__)
 
@@ -207,21 +210,17 @@ async def record(
 
 
 async def receive(
-    session_maker: SessionMaker,
-    gateway: StripeGateway,
-    after_commit: AfterCommit,
+    ingress: WebhookIngress,
     payload: bytes,
     sig_header: str | None,
-    *,
     secrets: Sequence[str],
     source: EventSource,
-    live_mode: bool,
 ) -> Recorded:
     """Verify and store one webhook delivery, committed (with concurrent ones) before it
     returns; its job is queued by then."""
-    event = verify(gateway, payload, sig_header, secrets)
-    values = event_values(event, source=source, live_mode=live_mode)
-    writer = ingest.writer_for(session_maker, after_commit, PROCESS_JOB)
+    event = verify(ingress.gateway, payload, sig_header, secrets)
+    values = event_values(event, source=source, live_mode=ingress.live_mode)
+    writer = ingest.writer_for(ingress.session_maker, ingress.after_commit, PROCESS_JOB)
     row_id = await writer.store(values)
     return Recorded(values["stripe_event_id"], values["status"], row_id)
 
