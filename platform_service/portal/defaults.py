@@ -11,6 +11,7 @@ from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.auth import audit
+from platform_service.db.lookup import get_or_create_for_update
 from platform_service.errors import ValidationFailed
 from platform_service.jobs.outbox import AfterCommit
 from platform_service.portal.document import PortalSettingsPatch
@@ -73,10 +74,13 @@ async def put_platform_settings(
     # Inherited products live where platform-side configurations do; direct
     # accounts get them checked against their own account when they save.
     await check_references(gateway, settings, PLATFORM)
-    row = await session.get(PlatformPortalSettings, PLATFORM_ROW_ID, with_for_update=True)
-    if row is None:
-        row = PlatformPortalSettings(id=PLATFORM_ROW_ID, patch={})
-        session.add(row)
+    # Two first PUTs would race to insert the single row; SQLite takes its writer lock.
+    row = await get_or_create_for_update(
+        session,
+        PlatformPortalSettings,
+        PLATFORM_ROW_ID,
+        lambda: PlatformPortalSettings(id=PLATFORM_ROW_ID, patch={}),
+    )
     before = dict(row.patch or {})
     after = dump(patch)
     if before != after:

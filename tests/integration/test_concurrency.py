@@ -266,3 +266,31 @@ async def test_concurrent_clients_on_one_account_get_no_server_error_and_a_consi
     for action in set(AUDITED.values()):
         expected = sum(n for kind, n in written.items() if AUDITED[kind] == action)
         assert audit_after[action] - audit_before[action] == expected, (action, audit_after)
+
+
+async def test_concurrent_platform_level_writes_get_no_server_error(service: Service) -> None:
+    """The platform's single rows (branding defaults, portal defaults) under racing PUTs,
+    the first ones included on a fresh SQLite database: each answers 200 and the last
+    write is what GET shows."""
+    client = service.client
+    colours = [f"#{n:02X}{n:02X}{n:02X}" for n in range(CLIENTS)]
+    headlines = [f"Platform headline {n}" for n in range(CLIENTS)]
+    branding, portal = await asyncio.gather(
+        asyncio.gather(
+            *(client.put("/v1/platform/branding", json={"button_color": c}) for c in colours)
+        ),
+        asyncio.gather(
+            *(
+                client.put(
+                    "/v1/platform/portal-settings", json={"customisation": {"headline": h}}
+                )
+                for h in headlines
+            )
+        ),
+    )
+    statuses = Counter(r.status_code for r in [*branding, *portal])
+    assert set(statuses) == {200}, (statuses, [r.text for r in [*branding, *portal]][:3])
+    shown = (await client.get("/v1/platform/branding")).json()["branding"]["button_color"]
+    assert shown in colours
+    defaults = (await client.get("/v1/platform/portal-settings")).json()
+    assert defaults["settings"]["customisation"]["headline"] in headlines
