@@ -207,8 +207,8 @@ def dashboard_checklist(
     lacking = (
         None
         if has_dashboard
-        else f"A {account.account_kind} account has no Stripe Dashboard to set this in, "
-        "so its portal keeps Stripe's default."
+        else f"{_article(account.account_kind)} {account.account_kind.capitalize()} account has "
+        "no Stripe Dashboard to set this in, so its portal keeps Stripe's default."
     )
     items: list[ChecklistItem] = []
     if own.font_family is not None:
@@ -259,6 +259,10 @@ def dashboard_checklist(
         )
     )
     return items
+
+
+def _article(word: str) -> str:
+    return "An" if word[:1].lower() in "aeiou" else "A"
 
 
 async def checklist_for(
