@@ -154,28 +154,35 @@ async def put_platform_branding(
 # -- account branding and the effective result --------------------------------------
 
 
-def account_values(account: ConnectedAccount, row: AccountBranding | None) -> BrandingValues:
-    """The account's own branding as `resolve_branding` takes it.
+def account_values(account: ConnectedAccount, own: BrandingDict) -> BrandingValues:
+    """The account's own branding (`own_fields`) as `resolve_branding` takes it.
 
     With no display name of its own, the account is still known to its
     customers by the business name Stripe holds, so that stands in.
     """
-    own = own_fields(row)
+    own = dict(own)
     if own["display_name"] is None and account.business_name and account.business_name.strip():
         own["display_name"] = account.business_name
     return _values(own)
 
 
 async def effective_branding_for(
-    session: AsyncSession, account: ConnectedAccount
+    session: AsyncSession, account: ConnectedAccount, *, draft: Mapping[str, Any] | None = None
 ) -> ResolvedBranding:
     """`resolve_branding` for an already loaded account, over the stored defaults and the
-    platform's branding as last read from Stripe."""
+    platform's branding as last read from Stripe.
+
+    `draft` (checked fields, e.g. a console editor's unsaved values; None unsets one)
+    replaces the account's own values first: the same resolution, nothing written.
+    """
     row = await session.get(AccountBranding, account.id)
+    own = own_fields(row)
+    if draft:
+        own.update(draft)
     return resolve_branding(
         account_id=account.id,
         charge_model=ChargeModel(account.charge_model),
-        account=account_values(account, row),
+        account=account_values(account, own),
         defaults=await default_values(session),
         platform=await platform.stripe_values(session),
     )
