@@ -14,6 +14,12 @@ or escaped by Jinja's autoescape; CSS values go into `style` attributes, never
 into a `<style>` block. Images are inlined as `data:` URIs from the files
 table: the page is fetched with a Bearer key, so the browser could not
 authenticate separate image requests, and no Stripe URL or key reaches the page.
+
+The console's branding editor frames this page and passes unsaved edits as draft
+query parameters. They are checked with the API's own rules (`normalise_patch`,
+`check_file_ids`; a bad one is a 422 in the API's error shape), replace the account's
+own values before the one resolution runs, and are never stored. Only a page of this
+origin may frame the preview.
 """
 
 from __future__ import annotations
@@ -30,9 +36,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_service.accounts import service as accounts_service
 from platform_service.applies import PORTAL, checklist_for
 from platform_service.auth.guard import account_access
-from platform_service.branding.files import get_file
-from platform_service.branding.rules import contrast_ratio
-from platform_service.branding.service import default_values, effective_branding_for
+from platform_service.branding.files import check_file_ids, get_file
+from platform_service.branding.patches import normalise_patch
+from platform_service.branding.rules import (
+    contrast_ratio,
+)
+from platform_service.branding.service import (
+    default_values,
+    effective_branding_for,
+)
 from platform_service.deps import DbSession
 from platform_service.openapi import AUTHENTICATED, LOOKUP, PARAMS, documented
 from platform_service.portal.compile import compile_configuration
@@ -49,6 +61,35 @@ STRIPE_FONT: Final = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 STRIPE_RADIUS: Final = "6px"
 _DARK_TEXT: Final = "#1A1F36"
 _LIGHT_TEXT: Final = "#FFFFFF"
+# The preview is framed by the console's branding editor (same origin) and nowhere else.
+# Its own look is an inline stylesheet and `style` attributes; its images are `data:`.
+PREVIEW_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Content-Security-Policy": "; ".join(
+        [
+            "default-src 'none'",
+            "style-src 'unsafe-inline'",
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'self'",
+        ]
+    ),
+    "Referrer-Policy": "same-origin",
+}
+
+
+async def check_draft(session: AsyncSession, draft: dict[str, str | None]) -> dict[str, Any]:
+    """Unsaved values for the preview, checked like a branding PATCH (422 naming the param).
+
+    An empty value unsets the field (the preview shows what the account would inherit).
+    """
+    patch = {name: (value or None) for name, value in draft.items() if value is not None}
+    fields = normalise_patch(patch)
+    await check_file_ids(session, fields)
+    return fields
 
 
 def _text_on(color: str) -> str:
@@ -59,11 +100,15 @@ def _text_on(color: str) -> str:
 
 
 async def preview_context(
-    session: AsyncSession, account_id: str, *, headline: str | None = None
+    session: AsyncSession,
+    account_id: str,
+    *,
+    headline: str | None = None,
+    draft: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Template context for `portal/preview.html`."""
+    """Template context for `portal/preview.html`; `draft` (checked) overrides own values."""
     account = await accounts_service.get_account(session, account_id)
-    resolved = await effective_branding_for(session, account)
+    resolved = await effective_branding_for(session, account, draft=draft)
     values = resolved.branding
     icon_src = None
     if values.icon is not None:
@@ -155,10 +200,21 @@ class PortalPreviewController(Controller):
         db_session: DbSession,
         account_id: FromPath[str],
         headline: Annotated[str | None, Parameter(max_length=60)] = None,
+        display_name: Annotated[str | None, Parameter(max_length=200)] = None,
+        button_color: Annotated[str | None, Parameter(max_length=20)] = None,
+        background_color: Annotated[str | None, Parameter(max_length=20)] = None,
+        icon: Annotated[str | None, Parameter(max_length=255)] = None,
     ) -> Template:
-        context = await preview_context(db_session, account_id, headline=headline)
+        draft = await check_draft(
+            db_session,
+            {
+                "display_name": display_name,
+                "button_color": button_color,
+                "background_color": background_color,
+                "icon": icon,
+            },
+        )
+        context = await preview_context(db_session, account_id, headline=headline, draft=draft)
         return Template(
-            template_name="portal/preview.html",
-            context=context,
-            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+            template_name="portal/preview.html", context=context, headers=dict(PREVIEW_HEADERS)
         )

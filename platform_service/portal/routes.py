@@ -241,6 +241,7 @@ class AccountPortalController(Controller):
             allowed_hosts=settings.allowed_return_hosts,
             actor=caller.actor,
             nonce=secrets.token_hex(12),
+            seller=not caller.is_admin,
         )
         if redirect:
             return Redirect(out.url, status_code=HTTP_303_SEE_OTHER)

@@ -18,7 +18,7 @@ from platform_service.accounts.models import ConnectedAccount
 from platform_service.accounts.service import get_account
 from platform_service.auth import audit
 from platform_service.branding.service import effective_branding_for
-from platform_service.errors import Conflict, ValidationFailed
+from platform_service.errors import Conflict, NotFound, ValidationFailed
 from platform_service.portal.compile import cancel_flow_retention
 from platform_service.portal.document import PortalSettings
 from platform_service.portal.effective import platform_document, platform_patch
@@ -29,9 +29,14 @@ from platform_service.portal.schemas import (
     RedirectAfter,
     SubscriptionCancelFlow,
 )
-from platform_service.portal.sync import configuration_home, sync_account_portal
+from platform_service.portal.sync import ACCOUNT_KEY, configuration_home, sync_account_portal
 from platform_service.portal.versions import find_row, live_settings
-from platform_service.stripe.gateway import PortalSessionCreateParams, StripeGateway
+from platform_service.stripe.errors import StripeErrorKind
+from platform_service.stripe.gateway import (
+    PortalSessionCreateParams,
+    StripeGateway,
+    StripeGatewayError,
+)
 from platform_service.stripe.idempotency import idempotency_key
 from platform_service.urls import check_url, url_host
 
@@ -167,6 +172,42 @@ def _flow_data(data: PortalSessionCreate, settings: PortalSettings) -> dict[str,
     return out
 
 
+async def check_sellers_customer(
+    gateway: StripeGateway, account_id: str, customer: str | None, customer_account: str | None
+) -> None:
+    """Refuse (404, like another seller's account) a platform customer not the seller's.
+
+    For direct charges the session is made as the account, where Stripe finds only
+    its own customers. Otherwise customers live on the platform, shared by every
+    seller, so a seller key may open one only for a customer that is visibly theirs:
+    tagged `metadata.platform_account_id` with the seller's id by the platform, or
+    with a subscription carrying the seller as `on_behalf_of` or transfer destination.
+    """
+    if customer is None:
+        raise ValidationFailed(
+            "A seller key opens portal sessions for Customers (`customer`) of its own; "
+            f"{customer_account!r} cannot be checked to be one.",
+            code="customer_not_verifiable",
+            param="customer_account",
+        )
+    missing = NotFound(f"No such customer for this account: '{customer}'", param="customer")
+    try:
+        found = await gateway.retrieve_customer(customer, stripe_account=None)
+    except StripeGatewayError as exc:
+        if exc.kind is StripeErrorKind.RESOURCE_MISSING:
+            raise missing from None
+        raise
+    if found.get("deleted"):
+        raise missing
+    if (found.get("metadata") or {}).get(ACCOUNT_KEY) == account_id:
+        return
+    for sub in await gateway.list_customer_subscriptions(customer, stripe_account=None):
+        destination = (sub.get("transfer_data") or {}).get("destination")
+        if account_id in (sub.get("on_behalf_of"), destination):
+            return
+    raise missing
+
+
 async def create_portal_session(
     session: AsyncSession,
     gateway: StripeGateway,
@@ -176,8 +217,12 @@ async def create_portal_session(
     allowed_hosts: Iterable[str],
     actor: str,
     nonce: str,
+    seller: bool = False,
 ) -> PortalSessionOut:
     """Open a session on the right Stripe account with the account's configuration.
+
+    `seller`: the caller is the account's seller, who may open sessions only for
+    its own customers (`check_sellers_customer`).
 
     `allowed_hosts` are the platform's configured return hosts. `nonce` is drawn
     once per API request: the SDK's retries of this request reuse the key, and
@@ -221,6 +266,8 @@ async def create_portal_session(
 
     # The one resolution rule, over the stored account and platform branding.
     resolved = await effective_branding_for(session, account)
+    if seller and resolved.call.stripe_account is None:
+        await check_sellers_customer(gateway, account.id, data.customer, data.customer_account)
     params: dict[str, Any] = {"configuration": row.configuration_id}
     if data.customer is not None:
         params["customer"] = data.customer

@@ -505,6 +505,45 @@ class StripeGateway:
             ),
         )
 
+    async def list_customers(
+        self,
+        *,
+        stripe_account: str | None,
+        limit: int = _PAGE_LIMIT,
+        starting_after: str | None = None,
+        email: str | None = None,
+    ) -> tuple[list[JSON], bool]:
+        """One page of customers, newest first, and whether more follow (a picker pages on)."""
+        params: stripe.params.CustomerListParams = {"limit": max(1, min(limit, _PAGE_LIMIT))}
+        if starting_after is not None:
+            params["starting_after"] = starting_after
+        if email is not None:
+            params["email"] = email
+        page = await self._call(
+            "customers.list",
+            stripe_account,
+            partial(self._client.v1.customers.list_async, params, self._options(stripe_account)),
+        )
+        return [_json(c) for c in page.data], bool(page.has_more)
+
+    async def list_customer_subscriptions(
+        self, customer: str, *, stripe_account: str | None, limit: int = _PAGE_LIMIT
+    ) -> list[JSON]:
+        """The customer's subscriptions, any status (one page: enough to tell whose they are)."""
+        params: stripe.params.SubscriptionListParams = {
+            "customer": customer,
+            "status": "all",
+            "limit": max(1, min(limit, _PAGE_LIMIT)),
+        }
+        page = await self._call(
+            "subscriptions.list",
+            stripe_account,
+            partial(
+                self._client.v1.subscriptions.list_async, params, self._options(stripe_account)
+            ),
+        )
+        return [_json(sub) for sub in page.data]
+
     async def retrieve_product(self, product_id: str, *, stripe_account: str | None) -> JSON:
         """Fetch a product."""
         return await self._json_call(
@@ -548,6 +587,50 @@ class StripeGateway:
             return self._client.v1.prices.list_async(page_params, self._options(stripe_account))
 
         return [price async for price in self._paginate("prices.list", stripe_account, fetch)]
+
+    async def list_products(
+        self, *, stripe_account: str | None, active: bool | None = None
+    ) -> list[JSON]:
+        """Return the account's products (all pages)."""
+
+        def fetch(starting_after: str | None) -> Awaitable[stripe.ListObject[stripe.Product]]:
+            page_params: stripe.params.ProductListParams = {"limit": _PAGE_LIMIT}
+            if active is not None:
+                page_params["active"] = active
+            if starting_after is not None:
+                page_params["starting_after"] = starting_after
+            return self._client.v1.products.list_async(page_params, self._options(stripe_account))
+
+        return [product async for product in self._paginate("products.list", stripe_account, fetch)]
+
+    async def list_recurring_prices(
+        self, *, stripe_account: str | None, active: bool | None = None
+    ) -> list[JSON]:
+        """Return the account's recurring prices, of every product (all pages)."""
+
+        def fetch(starting_after: str | None) -> Awaitable[stripe.ListObject[stripe.Price]]:
+            page_params: stripe.params.PriceListParams = {
+                "type": "recurring",
+                "limit": _PAGE_LIMIT,
+            }
+            if active is not None:
+                page_params["active"] = active
+            if starting_after is not None:
+                page_params["starting_after"] = starting_after
+            return self._client.v1.prices.list_async(page_params, self._options(stripe_account))
+
+        return [price async for price in self._paginate("prices.list", stripe_account, fetch)]
+
+    async def list_coupons(self, *, stripe_account: str | None) -> list[JSON]:
+        """Return the account's coupons (all pages)."""
+
+        def fetch(starting_after: str | None) -> Awaitable[stripe.ListObject[stripe.Coupon]]:
+            page_params: stripe.params.CouponListParams = {"limit": _PAGE_LIMIT}
+            if starting_after is not None:
+                page_params["starting_after"] = starting_after
+            return self._client.v1.coupons.list_async(page_params, self._options(stripe_account))
+
+        return [coupon async for coupon in self._paginate("coupons.list", stripe_account, fetch)]
 
     async def retrieve_coupon(self, coupon_id: str, *, stripe_account: str | None) -> JSON:
         """Fetch a coupon."""

@@ -31,11 +31,14 @@ from platform_service.deps import DbSession, PublicUrlDep
 from platform_service.errors import NotFound
 from platform_service.web.accounts import AccountPagesController
 from platform_service.web.audit import AuditPageController
+from platform_service.web.branding_pages import BrandingPagesController
 from platform_service.web.bulk_pages import BulkPagesController
+from platform_service.web.bulk_wizard import BulkWizardController
 from platform_service.web.common import web_caller
 from platform_service.web.errors import html_exception_handlers
 from platform_service.web.i18n import LANGUAGE_COOKIE, LANGUAGES, gettext, translations
 from platform_service.web.inbox import WebhookInboxController
+from platform_service.web.portal_pages import PortalPagesController
 from platform_service.web.render import TEMPLATES, page, signed_in
 from platform_service.web.security import (
     CSRF_FIELD,
@@ -48,6 +51,7 @@ from platform_service.web.security import (
     same_origin,
     session_cookies,
 )
+from platform_service.web.sessions_pages import PortalSessionPagesController
 
 __all__ = ["TEMPLATES", "web_router"]
 
@@ -216,8 +220,12 @@ def web_router() -> Router:
             ConsoleController,
             AccountPagesController,
             BulkPagesController,
+            BulkWizardController,
+            PortalSessionPagesController,
             WebhookInboxController,
             AuditPageController,
+            BrandingPagesController,
+            PortalPagesController,
         ],
         guards=[check_form_post],
         middleware=[console_middleware],

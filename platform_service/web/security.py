@@ -27,6 +27,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "style-src 'self'",
         "img-src 'self' data:",
         "connect-src 'self'",
+        # The branding editor frames the portal preview, served by this origin.
+        "frame-src 'self'",
         "base-uri 'none'",
         "frame-ancestors 'none'",
     ]

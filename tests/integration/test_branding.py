@@ -840,3 +840,120 @@ async def test_preview_needs_a_key(
     account = await create(client, admin_headers)
     resp = await client.get(f"/accounts/{account['id']}/branding/preview")
     assert resp.status_code == 401
+
+
+# -- preview drafts (the console's editor frames the preview with unsaved values) ------
+
+
+async def test_preview_draft_parameters_override_the_stored_values_and_store_nothing(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], sandbox: SandboxServer
+) -> None:
+    account = await create(client, admin_headers, charge_model="direct")
+    acct = account["id"]
+    saved = await client.patch(
+        f"/v1/accounts/{acct}/branding",
+        json={"button_color": "#0A2540", "display_name": "Saved Name"},
+        headers=admin_headers,
+    )
+    assert saved.status_code == 200, saved.text
+    # An icon uploaded (for another account) but not set on this one.
+    icon = await uploaded(
+        client, admin_headers, (await create(client, admin_headers))["id"], "icon"
+    )
+    since = log_position(sandbox)
+
+    resp = await client.get(
+        f"/accounts/{acct}/branding/preview",
+        params={
+            "button_color": "#aa0000",
+            "background_color": "#FFFFFF",
+            "display_name": "Draft <b>Name</b>",
+            "icon": icon,
+        },
+        headers=admin_headers,
+    )
+    assert resp.status_code == 200, resp.text
+    html = resp.text
+    assert 'data-button-color="#AA0000"' in html  # normalised like a PATCH
+    assert 'data-background-color="#FFFFFF"' in html
+    assert f'data-icon="{icon}"' in html and "data:image/png;base64," in html
+    assert "Draft &lt;b&gt;Name&lt;/b&gt;" in html and "Saved Name" not in html
+    # Nothing was written: the stored branding and Stripe are as they were.
+    stored = (await client.get(f"/v1/accounts/{acct}/branding", headers=admin_headers)).json()
+    assert stored["branding"]["button_color"] == "#0A2540"
+    assert "icon" not in stored["branding"]
+    assert branding_writes(sandbox, acct, since) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"button_color": "red"}, "button_color"),
+        ({"background_color": "#abc"}, "background_color"),
+        ({"button_color": "#000000; background: url(x)"}, "button_color"),
+        ({"display_name": " "}, "display_name"),
+        ({"icon": "file_doesnotexist"}, "icon"),
+        ({"icon": "javascript:alert(1)"}, "icon"),
+    ],
+)
+async def test_preview_draft_parameters_are_checked_like_a_patch(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    params: dict[str, str],
+    param: str,
+) -> None:
+    account = await create(client, admin_headers)
+    resp = await client.get(
+        f"/accounts/{account['id']}/branding/preview", params=params, headers=admin_headers
+    )
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+
+
+async def test_preview_draft_icon_must_be_an_icon_upload(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    account = await create(client, admin_headers)
+    logo = await uploaded(client, admin_headers, account["id"], "logo")
+    resp = await client.get(
+        f"/accounts/{account['id']}/branding/preview", params={"icon": logo}, headers=admin_headers
+    )
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == "branding_file_purpose_mismatch"
+
+
+async def test_preview_with_drafts_equal_to_the_stored_values_is_the_stored_preview(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], platform_defaults: dict[str, Any]
+) -> None:
+    account = await create(client, admin_headers, charge_model="destination_on_behalf_of")
+    acct = account["id"]
+    await client.patch(
+        f"/v1/accounts/{acct}/branding", json={"button_color": "#AA0000"}, headers=admin_headers
+    )
+    stored = await client.get(f"/accounts/{acct}/branding/preview", headers=admin_headers)
+    same = await client.get(
+        f"/accounts/{acct}/branding/preview",
+        params={"button_color": "#aa0000"},
+        headers=admin_headers,
+    )
+    assert same.text == stored.text
+    # A cleared colour falls back to the platform default, like the saved resolution would.
+    inherited = await client.get(
+        f"/accounts/{acct}/branding/preview", params={"button_color": ""}, headers=admin_headers
+    )
+    assert f'data-button-color="{platform_defaults["button_color"]}"' in inherited.text
+
+
+async def test_only_this_origin_may_frame_the_preview(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    account = await create(client, admin_headers)
+    resp = await client.get(f"/accounts/{account['id']}/branding/preview", headers=admin_headers)
+    assert resp.headers["x-frame-options"] == "SAMEORIGIN"
+    csp = resp.headers["content-security-policy"]
+    assert "frame-ancestors 'self'" in csp
+    assert "script-src" not in csp and "default-src 'none'" in csp  # no script runs there
+    console = await client.get("/ui/login")
+    assert "frame-src 'self'" in console.headers["content-security-policy"]

@@ -281,9 +281,7 @@ async def test_concurrent_platform_level_writes_get_no_server_error(service: Ser
         ),
         asyncio.gather(
             *(
-                client.put(
-                    "/v1/platform/portal-settings", json={"customisation": {"headline": h}}
-                )
+                client.put("/v1/platform/portal-settings", json={"customisation": {"headline": h}})
                 for h in headlines
             )
         ),

@@ -62,10 +62,22 @@ async def ready_seller(
     await wait_synced(client, headers, account["id"])
     home = account["id"] if charge_model == "direct" else None
     product, prices, coupon = catalogue(stripe_client, home)
-    customer = stripe_client.v1.customers.create({"email": "c@example.com"}, opts(home))
+    # Where the charge model puts them, and marked as this seller's the way Stripe shows
+    # it: on_behalf_of, a transfer destination, or (separate charges: no link on the
+    # subscription) the platform's tag on the customer.
+    tag = {"metadata": {"platform_account_id": account["id"]}}
+    customer = stripe_client.v1.customers.create(
+        {
+            "email": "c@example.com",
+            **(tag if charge_model == "separate_charges_and_transfers" else {}),
+        },
+        opts(home),
+    )
     sub_params: dict[str, Any] = {"customer": customer.id, "items": [{"price": prices[0]}]}
     if charge_model == "destination_on_behalf_of":
         sub_params["on_behalf_of"] = account["id"]
+    if charge_model == "destination":
+        sub_params["transfer_data"] = {"destination": account["id"]}
     sub = stripe_client.v1.subscriptions.create(sub_params, opts(home)).to_dict(recursive=True)
     body = {"customisation": {"default_return_url": RETURN_URL}, **(settings or {})}
     resp = await client.patch(settings_url(account["id"]), json=body, headers=headers)
@@ -458,6 +470,42 @@ async def test_sellers_open_sessions_only_for_their_own_account(
     )
     assert resp.status_code == 404
     assert resp.json()["error"]["code"] == "resource_missing"
+
+
+@pytest.mark.parametrize(
+    "charge_model", ["destination_on_behalf_of", "destination", "separate_charges_and_transfers"]
+)
+async def test_a_seller_opens_sessions_only_for_platform_customers_that_are_theirs(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    sandbox: SandboxServer,
+    sandbox_client: stripe.StripeClient,
+    make_key: KeyMaker,
+    charge_model: str,
+) -> None:
+    """Platform customers are shared by every seller: a seller key gets a session only for
+    a customer linked to it (on_behalf_of, transfer destination, or the platform's tag)."""
+    mine = await ready_seller(client, admin_headers, sandbox, sandbox_client, charge_model)
+    other = await ready_seller(client, admin_headers, sandbox, sandbox_client, charge_model)
+    stranger = sandbox_client.v1.customers.create({"email": "stranger@example.com"})
+    headers = await seller_headers(make_key, mine.id)
+    url = session_url(mine.id)
+    ok = await client.post(url, json={"customer": mine.customer}, headers=headers)
+    assert ok.status_code == 201, ok.text
+    since = log_position(sandbox)
+    for customer in (other.customer, stranger.id, "cus_doesnotexist"):
+        resp = await client.post(url, json={"customer": customer}, headers=headers)
+        assert resp.status_code == 404, (customer, resp.text)
+        assert resp.json()["error"]["param"] == "customer"
+    resp = await client.post(
+        url, json={"customer_account": "acct_1Nv0FGQ9RKHgCVdK"}, headers=headers
+    )
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == "customer_not_verifiable"
+    assert not [r for r in sandbox_requests(sandbox, since) if r["path"] == SESSIONS]
+    # The platform's own backend (an admin key) is trusted with any platform customer.
+    admin = await client.post(url, json={"customer": stranger.id}, headers=admin_headers)
+    assert admin.status_code == 201, admin.text
 
 
 async def test_after_expiration_recovery_is_passed_to_stripe(
