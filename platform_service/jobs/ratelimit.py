@@ -28,9 +28,11 @@ traffic_class: contextvars.ContextVar[TrafficClass] = contextvars.ContextVar(
     "traffic_class", default="interactive"
 )
 
-# Admission times and Stripe's arrival times differ by network jitter; pacing a few
-# percent under the budget keeps every one-second window at or below it.
-SAFETY = 0.97
+# Admission times and Stripe's arrival times differ by network jitter; pacing a little
+# under the budget keeps every one-second window at or below it. Against the sandbox's
+# strict sliding window (bench/bulk.py --rate 25, quiet machine): 0.97 left 3-4% of the
+# budget unused with 0.1-0.6% 429s; 0.98 uses 0.974-0.975 of it with 0.2-0.5% 429s.
+SAFETY = 0.98
 INTERACTIVE_IDLE_S = 10.0
 # A call that wakes this much after its slot books a new one instead of going.
 LATE_S = 0.015
