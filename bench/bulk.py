@@ -318,6 +318,13 @@ async def main() -> None:
         )
         print(f"applied twice:       {twice}")
         print(f"lost:                {lost}")
+        share_429 = throttled / max(len(log), 1)
+        used = (len(ok) - 1 + len(others)) / span / limit if len(ok) > 1 else 0.0
+        met = used >= 0.97 and share_429 <= 0.01 and twice == 0 and lost == 0
+        print(
+            "target (budget used >= 0.97, <= 1% 429s, 0 applied twice, 0 lost): "
+            + ("met" if met else "NOT met")
+        )
         print("peak RSS per worker: " + ", ".join(f"{p / 2**20:.0f} MiB" for p in peak))
         print(
             f"baseline (sequential SDK loop): {base_rate:.1f} ops/s; ratio {throughput / base_rate:.1f}x"

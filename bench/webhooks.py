@@ -157,7 +157,9 @@ async def run(args: argparse.Namespace) -> None:
         print(
             f"stored / queued:   {stored - 200} new rows / {queued - 200} jobs (expected {unique})"
         )
-        print(f"throughput:        {args.events / wall:,.0f} events/s ({wall:.2f} s)")
+        rate = args.events / wall
+        print(f"throughput:        {rate:,.0f} events/s ({wall:.2f} s)")
+        print(f"target >= 1,000 events/s: {'met' if rate >= 1000 else 'NOT met'}")
         print(f"until all queued:  {args.events / all_queued:,.0f} events/s ({all_queued:.2f} s)")
         print(f"server CPU:        {cpu_s / args.events * 1e6:,.0f} µs per delivery")
         print(
