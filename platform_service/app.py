@@ -36,6 +36,7 @@ from platform_service.portal.preview import PortalPreviewController
 from platform_service.portal.routes import AccountPortalController, PlatformPortalSettingsController
 from platform_service.runtime import Runtime
 from platform_service.settings import Settings, load_settings
+from platform_service.web.errors import console_aware
 from platform_service.web.routes import TEMPLATES as WEB_TEMPLATES
 from platform_service.web.routes import web_router
 from platform_service.webhooks.routes import StripeWebhookController, WebhookEventController
@@ -123,7 +124,7 @@ def create_app(
             ),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
-        exception_handlers=exception_handlers(),
+        exception_handlers=console_aware(exception_handlers()),
         # One template engine for server-rendered pages; each domain adds its directory.
         template_config=TemplateConfig(
             directory=[PORTAL_TEMPLATES, WEB_TEMPLATES], engine=JinjaTemplateEngine

@@ -81,3 +81,21 @@ def html_exception_handlers() -> ExceptionHandlersMap:
     }
     handlers[LoginRequired] = login_redirect
     return handlers
+
+
+def console_aware(api_handlers: ExceptionHandlersMap) -> ExceptionHandlersMap:
+    """The app's handlers, answering a page for paths under `/ui` that no console route
+    handles (an unknown page, a method the page does not take): the API keeps JSON."""
+
+    def either(api_handler: Any) -> Any:
+        html = _html(api_handler)
+
+        def handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+            path = request.url.path
+            if path == "/ui" or path.startswith("/ui/"):
+                return html(request, exc)  # type: ignore[no-any-return]
+            return api_handler(request, exc)  # type: ignore[no-any-return]
+
+        return handler
+
+    return {exc_type: either(handler) for exc_type, handler in api_handlers.items()}

@@ -270,3 +270,19 @@ async def test_the_audit_log_pages_through_its_filter(
     second = await browser_like.get(next_link.group(1).replace("&amp;", "&"))
     assert second.text.count('data-testid="audit-action"') == 5
     assert "starting_after" not in second.text.split('class="pager"')[1]
+
+
+async def test_paths_no_console_page_handles_are_pages_too(
+    browser_like: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    await sign_in(browser_like, await make_key("admin"))
+    for method, path, status in [
+        ("GET", "/ui/accounts/acct_x/no/such/page", 404),
+        ("DELETE", "/ui/accounts", 405),
+    ]:
+        resp = await browser_like.request(method, path)
+        assert resp.status_code == status, (method, path, resp.text[:200])
+        assert resp.headers["content-type"].startswith("text/html"), (method, path)
+        assert 'href="/ui/"' in resp.text
+    api = await browser_like.delete("/v1/accounts", headers={"Authorization": "Bearer x"})
+    assert api.headers["content-type"].startswith("application/json")
