@@ -12,20 +12,25 @@ SQLite (a file database, as the embedded default uses).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from platform_service.db.migrate import upgrade
 from platform_service.jobs.queue import InProcessQueue
 from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
 from tests.fixtures.app import served_on
+from tests.fixtures.services import PG_ADMIN_DSN
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 30
@@ -268,27 +273,56 @@ async def test_concurrent_clients_on_one_account_get_no_server_error_and_a_consi
         assert audit_after[action] - audit_before[action] == expected, (action, audit_after)
 
 
-async def test_concurrent_platform_level_writes_get_no_server_error(service: Service) -> None:
-    """The platform's single rows (branding defaults, portal defaults) under racing PUTs,
-    the first ones included on a fresh SQLite database: each answers 200 and the last
-    write is what GET shows."""
-    client = service.client
-    colours = [f"#{n:02X}{n:02X}{n:02X}" for n in range(CLIENTS)]
-    headlines = [f"Platform headline {n}" for n in range(CLIENTS)]
-    branding, portal = await asyncio.gather(
-        asyncio.gather(
-            *(client.put("/v1/platform/branding", json={"button_color": c}) for c in colours)
-        ),
-        asyncio.gather(
-            *(
-                client.put("/v1/platform/portal-settings", json={"customisation": {"headline": h}})
-                for h in headlines
-            )
-        ),
-    )
-    statuses = Counter(r.status_code for r in [*branding, *portal])
-    assert set(statuses) == {200}, (statuses, [r.text for r in [*branding, *portal]][:3])
-    shown = (await client.get("/v1/platform/branding")).json()["branding"]["button_color"]
-    assert shown in colours
-    defaults = (await client.get("/v1/platform/portal-settings")).json()
-    assert defaults["settings"]["customisation"]["headline"] in headlines
+@contextlib.asynccontextmanager
+async def fresh_database(kind: str, pg_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own, migrated: writing the platform's single rows in the session's
+    database would change the defaults every later test inherits."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'platform.sqlite3'}"
+        return
+    name = f"{pg_url.rsplit('/', 1)[1]}_platform_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = f"{pg_url.rsplit('/', 1)[0]}/{name}"
+    try:
+        await upgrade(url)
+        yield url
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+async def test_concurrent_platform_level_writes_get_no_server_error(
+    database: str, migrated: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """The platform's single rows (branding defaults, portal defaults) under racing first
+    PUTs on a fresh database: each answers 200 and the last write is what GET shows."""
+    async with (
+        fresh_database(database, migrated, tmp_path) as url,
+        served_on(database, sandbox, postgres_url=url, sqlite_dir=tmp_path) as (_, base, headers),
+        httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client,
+    ):
+        colours = [f"#{n:02X}{n:02X}{n:02X}" for n in range(CLIENTS)]
+        headlines = [f"Platform headline {n}" for n in range(CLIENTS)]
+        branding, portal = await asyncio.gather(
+            asyncio.gather(
+                *(client.put("/v1/platform/branding", json={"button_color": c}) for c in colours)
+            ),
+            asyncio.gather(
+                *(
+                    client.put(
+                        "/v1/platform/portal-settings", json={"customisation": {"headline": h}}
+                    )
+                    for h in headlines
+                )
+            ),
+        )
+        statuses = Counter(r.status_code for r in [*branding, *portal])
+        assert set(statuses) == {200}, (statuses, [r.text for r in [*branding, *portal]][:3])
+        shown = (await client.get("/v1/platform/branding")).json()["branding"]["button_color"]
+        assert shown in colours
+        defaults = (await client.get("/v1/platform/portal-settings")).json()
+        assert defaults["settings"]["customisation"]["headline"] in headlines
