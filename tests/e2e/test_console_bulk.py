@@ -95,7 +95,8 @@ async def job_reaches(console: Console, job_id: str, statuses: set[str]) -> dict
         found = await job(console, job_id)
         return found if found["status"] in statuses else None
 
-    found: dict[str, Any] = await wait_for(reached, f"{job_id} in {statuses}", timeout=60)
+    # Generous: on a loaded CI machine a job waited out a minute once (no error logged).
+    found: dict[str, Any] = await wait_for(reached, f"{job_id} in {statuses}", timeout=150)
     return found
 
 
