@@ -18,16 +18,13 @@ import httpx
 import msgspec
 import pytest
 import stripe
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Page
 
-from platform_service.app import create_app
-from platform_service.auth.keys import create_key
-from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
 from platform_service.settings import Settings
-from tests.e2e.console_pages import CHROMIUM, CHROMIUM_ARGS, Walk
-from tests.e2e.test_console_journeys import Console, sign_in, wait_for
-from tests.fixtures.app import serve_app
+from tests.e2e import test_console_journeys as journeys
+from tests.e2e.console_pages import Walk
+from tests.e2e.test_console_journeys import Console, serve_console, sign_in, wait_for
 from tests.integration.test_accounts import drive, sandbox_requests
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -43,33 +40,12 @@ async def console(
     fast = msgspec.structs.replace(
         settings, bulk_max_attempts=2, bulk_backoff_s=0.05, stripe_max_network_retries=0
     )
-    runtime = Runtime.build(fast, role="api")
-    server, task, url = await serve_app(create_app(fast, runtime=runtime))
-    runtime.public_url = url
-    async with runtime.session() as session, session.begin():
-        row, key = await create_key(session, role="admin")
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    ) as api:
-        yield Console(url, sandbox, runtime, api, key, f"admin:{row.id}")
-    server.should_exit = True
-    await task
-    await runtime.aclose()
+    async with serve_console(fast, sandbox) as served:
+        yield served
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest.fixture(params=["en", "fr"])
-def walk(request: pytest.FixtureRequest, browser: Browser) -> Walk:
-    return Walk(browser, request.param)
+browser = journeys.browser
+walk = journeys.walk
 
 
 @pytest.fixture

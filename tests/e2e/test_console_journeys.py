@@ -8,6 +8,7 @@ untranslated-string check (`console_pages.Walk`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -75,18 +76,27 @@ async def console(
 ) -> AsyncIterator[Console]:
     """A service of its own that verifies Connect webhooks with a secret the test signs with."""
     own = msgspec.structs.replace(settings, stripe_connect_webhook_secrets=(CONNECT_SECRET,))
-    runtime = Runtime.build(own, role="api")
-    server, task, url = await serve_app(create_app(own, runtime=runtime))
+    async with serve_console(own, sandbox) as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def serve_console(settings: Settings, sandbox: SandboxServer) -> AsyncIterator[Console]:
+    """The service on `settings`, served over HTTP, with an admin key and an API client."""
+    runtime = Runtime.build(settings, role="api")
+    server, task, url = await serve_app(create_app(settings, runtime=runtime))
     runtime.public_url = url
-    async with runtime.session() as session, session.begin():
-        row, key = await create_key(session, role="admin")
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    ) as api:
-        yield Console(url, sandbox, runtime, api, key, f"admin:{row.id}")
-    server.should_exit = True
-    await task
-    await runtime.aclose()
+    try:
+        async with runtime.session() as session, session.begin():
+            row, key = await create_key(session, role="admin")
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as api:
+            yield Console(url, sandbox, runtime, api, key, f"admin:{row.id}")
+    finally:
+        server.should_exit = True
+        await task
+        await runtime.aclose()
 
 
 @pytest.fixture(scope="module")

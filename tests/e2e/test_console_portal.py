@@ -12,44 +12,25 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 import stripe
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Page
 
-from platform_service.app import create_app
-from platform_service.auth.keys import create_key
-from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxServer
 from platform_service.settings import Settings
-from tests.e2e.console_pages import CHROMIUM, CHROMIUM_ARGS, Walk
-from tests.e2e.test_console_journeys import Console, sign_in
-from tests.fixtures.app import serve_app
+from tests.e2e import test_console_journeys as journeys
+from tests.e2e.console_pages import Walk
+from tests.e2e.test_console_journeys import Console, serve_console, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-
-async def _console(settings: Settings, sandbox: SandboxServer) -> AsyncIterator[Console]:
-    runtime = Runtime.build(settings, role="api")
-    server, task, url = await serve_app(create_app(settings, runtime=runtime))
-    runtime.public_url = url
-    async with runtime.session() as session, session.begin():
-        row, key = await create_key(session, role="admin")
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    ) as api:
-        yield Console(url, sandbox, runtime, api, key, f"admin:{row.id}")
-    server.should_exit = True
-    await task
-    await runtime.aclose()
 
 
 @pytest.fixture(scope="module")
 async def console(
     settings: Settings, migrated: str, sandbox: SandboxServer
 ) -> AsyncIterator[Console]:
-    async for served in _console(settings, sandbox):
+    async with serve_console(settings, sandbox) as served:
         yield served
 
 
@@ -59,23 +40,12 @@ async def locked_console(
 ) -> AsyncIterator[Console]:
     """A service whose platform does not let sellers edit their portal settings."""
     own = msgspec.structs.replace(settings, sellers_edit_portal=False)
-    async for served in _console(own, sandbox):
+    async with serve_console(own, sandbox) as served:
         yield served
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest.fixture(params=["en", "fr"])
-def walk(request: pytest.FixtureRequest, browser: Browser) -> Walk:
-    return Walk(browser, request.param)
+browser = journeys.browser
+walk = journeys.walk
 
 
 def catalogue(client: stripe.StripeClient, account: str, name: str) -> tuple[str, list[str], str]:
