@@ -137,6 +137,12 @@ def worker(burst: bool, max_jobs: int) -> None:
 @click.option(
     "--webhook", "webhooks", multiple=True, help="URL=SECRET, repeatable; add ?connect for Connect."
 )
+@click.option(
+    "--event-destination",
+    "event_destinations",
+    multiple=True,
+    help="URL=SECRET for thin (Accounts v2) event notifications, repeatable.",
+)
 @click.option("--demo/--no-demo", default=False, help="Seed demo accounts, products and customers.")
 def sandbox(
     host: str,
@@ -147,6 +153,7 @@ def sandbox(
     latency_ms: int,
     fail_rate: float,
     webhooks: tuple[str, ...],
+    event_destinations: tuple[str, ...],
     demo: bool,
 ) -> None:
     """Run the local Stripe sandbox standalone (a stand-in for Stripe's API, never Stripe)."""
@@ -154,11 +161,10 @@ def sandbox(
 
     hooks: list[tuple[str, str, bool]] = []
     for spec in webhooks:
-        url, sep, secret = spec.rpartition("=")
-        if not sep or not url or not secret:
-            raise click.BadParameter(f"expected URL=SECRET, got {spec!r}", param_hint="--webhook")
+        url, secret = _url_and_secret(spec, "--webhook")
         connect = url.endswith("?connect") or "/connect" in url
         hooks.append((url.removesuffix("?connect"), secret, connect))
+    destinations = [_url_and_secret(spec, "--event-destination") for spec in event_destinations]
     run_standalone(
         SandboxConfig(
             host=host,
@@ -169,9 +175,17 @@ def sandbox(
             latency_ms=latency_ms,
             fail_rate=fail_rate,
             webhooks=hooks,
+            event_destinations=destinations,
             seed_demo=demo,
         )
     )
+
+
+def _url_and_secret(spec: str, option: str) -> tuple[str, str]:
+    url, sep, secret = spec.rpartition("=")
+    if not sep or not url or not secret:
+        raise click.BadParameter(f"expected URL=SECRET, got {spec!r}", param_hint=option)
+    return url, secret
 
 
 @main.command()

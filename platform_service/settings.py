@@ -30,6 +30,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     stripe_api_base: str | None = None
     stripe_webhook_secrets: tuple[str, ...] = ()
     stripe_connect_webhook_secrets: tuple[str, ...] = ()
+    # Signing secrets of the event destination that delivers thin (v2) events.
+    stripe_thin_webhook_secrets: tuple[str, ...] = ()
+    # Which Accounts API new accounts use: "v1" (/v1/accounts) or "v2" (/v2/core/accounts).
+    # Each account keeps its own (`accounts_api`), so a platform can migrate one at a time.
+    stripe_accounts_api: Literal["v1", "v2"] = "v1"
 
     # PLATFORM_* knobs.
     host: str = "127.0.0.1"
@@ -93,6 +98,8 @@ ENV_VARS: dict[str, str] = {
     "STRIPE_API_BASE": "stripe_api_base",
     "STRIPE_WEBHOOK_SECRETS": "stripe_webhook_secrets",
     "STRIPE_CONNECT_WEBHOOK_SECRETS": "stripe_connect_webhook_secrets",
+    "STRIPE_THIN_WEBHOOK_SECRETS": "stripe_thin_webhook_secrets",
+    "STRIPE_ACCOUNTS_API": "stripe_accounts_api",
     "PLATFORM_HOST": "host",
     "PLATFORM_PORT": "port",
     "PLATFORM_PUBLIC_URL": "public_url",
@@ -122,6 +129,7 @@ ENV_VARS: dict[str, str] = {
 _LIST_FIELDS = {
     "stripe_webhook_secrets",
     "stripe_connect_webhook_secrets",
+    "stripe_thin_webhook_secrets",
     "allowed_return_hosts",
     "stripe_endpoint_limits",
 }

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_service.accounts import service
+from platform_service.accounts import service, stripe_api
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.jobs.context import JobContext
@@ -82,3 +82,42 @@ async def on_account_deauthorized(
         await service.sync_account(
             session, ctx["gateway"], str(account_id), actor=f"stripe:{event.get('id')}"
         )
+
+
+async def on_v2_account_event(
+    session: AsyncSession, ctx: JobContext, event: dict[str, Any]
+) -> None:
+    """A thin `v2.core.account…` event: fetch the full event, then the account, and apply.
+
+    The notification only names what changed; the event is read back from Stripe
+    (which proves it is Stripe's and current) and the account is refetched, so a
+    late, duplicated or replayed notification can only apply the current state.
+    An account the service doesn't know is imported when it is a seller (merchant
+    or recipient configuration); customer Accounts are not sellers.
+    """
+    gateway = ctx["gateway"]
+    full = await gateway.retrieve_event_v2(str(event["id"]), stripe_context=event.get("context"))
+    related = full.get("related_object") or {}
+    if related.get("type") != "v2.core.account" or full.get("context"):
+        return  # not about one of the platform's own accounts
+    account_id = str(related["id"])
+    actor = f"stripe:{event.get('id')}"
+    known = await session.scalar(
+        select(ConnectedAccount.id).where(ConnectedAccount.id == account_id)
+    )
+    if known is not None:
+        await service.sync_account(session, gateway, account_id, actor=actor)
+        return
+    if str(full.get("type")).startswith("v2.core.account_link."):
+        return
+    data = await gateway.retrieve_account_v2(account_id)
+    configurations = data.get("applied_configurations") or []
+    if data.get("closed") or not {"merchant", "recipient"} & set(configurations):
+        return
+    await service.upsert_from_stripe(
+        session,
+        stripe_api.v1_shape(data),
+        default_charge_model=ChargeModel.DIRECT,
+        actor=actor,
+        api="v2",
+    )

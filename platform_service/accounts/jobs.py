@@ -8,7 +8,7 @@ from arq import Retry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from platform_service.accounts import service
+from platform_service.accounts import service, stripe_api
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import AccountImport, ConnectedAccount
 from platform_service.db.base import utcnow
@@ -31,16 +31,17 @@ async def import_accounts(ctx: JobContext, import_id: str) -> str:
         resume_after = run.last_account_id
         default_model = ChargeModel(run.charge_model)
         actor = run.actor
-    params: dict[str, Any] = {"starting_after": resume_after} if resume_after else {}
+        api: stripe_api.AccountsApi = "v2" if run.accounts_api == "v2" else "v1"
     page: list[dict[str, Any]] = []
     try:
-        async for account in ctx["gateway"].iter_accounts(params):  # type: ignore[arg-type]
+        accounts = stripe_api.iterate(ctx["gateway"], api, resume_after=resume_after)
+        async for account in accounts:
             page.append(account)
             if len(page) >= 100:
-                await _apply_page(session_maker, import_id, page, default_model, actor)
+                await _apply_page(session_maker, import_id, page, default_model, actor, api)
                 page = []
         if page:
-            await _apply_page(session_maker, import_id, page, default_model, actor)
+            await _apply_page(session_maker, import_id, page, default_model, actor, api)
     except Exception as exc:
         final_try = job_try(ctx) >= IMPORT_MAX_TRIES
         async with session_maker() as session, session.begin():
@@ -65,13 +66,14 @@ async def _apply_page(
     page: list[dict[str, Any]],
     default_model: ChargeModel,
     actor: str,
+    api: stripe_api.AccountsApi,
 ) -> None:
     # One transaction per page: the progress counters move with the rows they count.
     async with session_maker() as session, session.begin():
         created = 0
         for data in page:
             created += await service.upsert_from_stripe(
-                session, data, default_charge_model=default_model, actor=actor
+                session, data, default_charge_model=default_model, actor=actor, api=api
             )
         run = await session.get(AccountImport, import_id, with_for_update=True)
         if run is not None:

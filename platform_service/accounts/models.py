@@ -36,6 +36,8 @@ class ConnectedAccount(TimestampMixin, Base):
     business_name: Mapped[str | None] = mapped_column(String(200))
     charge_model: Mapped[str] = mapped_column(String(40))
     account_kind: Mapped[str] = mapped_column(String(20))
+    # The Stripe Accounts API this account is read and written through: "v1" or "v2".
+    accounts_api: Mapped[str] = mapped_column(String(2), default="v1", server_default="v1")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     # Lower-cased business name, email and external_ref: one column for `q` search
     # (a trigram GIN index on PostgreSQL).
@@ -77,6 +79,7 @@ class AccountImport(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("imp"))
     status: Mapped[str] = mapped_column(String(20), default="queued")
     charge_model: Mapped[str] = mapped_column(String(40))
+    accounts_api: Mapped[str] = mapped_column(String(2), default="v1", server_default="v1")
     seen: Mapped[int] = mapped_column(default=0)
     created: Mapped[int] = mapped_column(default=0)
     updated: Mapped[int] = mapped_column(default=0)

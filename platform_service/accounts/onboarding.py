@@ -191,7 +191,7 @@ async def create_onboarding_link(
     """Mint a hosted onboarding (or update) link; by default its refresh URL is this service's."""
     # The accounts service derives its state with this module: importing it at the
     # top would make the two modules import each other.
-    from platform_service.accounts import service
+    from platform_service.accounts import service, stripe_api
 
     row = await service.lock_account_for_write(session, account_id)
     for name, value in (("return_url", return_url), ("refresh_url", refresh_url)):
@@ -224,7 +224,9 @@ async def create_onboarding_link(
             )
         )
         refresh_url = _refresh_url(public_url, account_id, raw)
-    link = await gateway.create_account_link(
+    url, expires = await stripe_api.create_link(
+        gateway,
+        service.api_of(row),
         {
             "account": account_id,
             "type": stripe_type,
@@ -245,8 +247,7 @@ async def create_onboarding_link(
         account_id=row.id,
         after={"type": link_type},
     )
-    expires = datetime.fromtimestamp(int(link["expires_at"]), tz=UTC)
-    return str(link["url"]), expires
+    return url, expires
 
 
 async def refresh_onboarding_link(

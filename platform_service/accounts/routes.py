@@ -27,7 +27,14 @@ from platform_service.accounts.schemas import (
 )
 from platform_service.auth.guard import account_access, admin_only
 from platform_service.db.lookup import get_or_404
-from platform_service.deps import AfterCommitDep, CallerDep, DbSession, GatewayDep, PublicUrlDep
+from platform_service.deps import (
+    AfterCommitDep,
+    CallerDep,
+    DbSession,
+    GatewayDep,
+    PublicUrlDep,
+    SettingsDep,
+)
 from platform_service.openapi import (
     ADMIN,
     AUTHENTICATED,
@@ -48,6 +55,7 @@ def import_out(run: AccountImport) -> AccountImportOut:
         id=run.id,
         status=run.status,
         charge_model=ChargeModel(run.charge_model),
+        accounts_api="v2" if run.accounts_api == "v2" else "v1",
         seen=run.seen,
         created=run.created,
         updated=run.updated,
@@ -89,9 +97,16 @@ class AccountController(Controller):
         gateway: GatewayDep,
         after_commit: AfterCommitDep,
         caller: CallerDep,
+        settings: SettingsDep,
     ) -> Response[Account]:
         """Idempotent on `external_ref`: 201 for a new account, 200 with the existing one."""
-        row, created = await service.create_account(db_session, gateway, data, actor=caller.actor)
+        row, created = await service.create_account(
+            db_session,
+            gateway,
+            data,
+            actor=caller.actor,
+            default_api=settings.stripe_accounts_api,
+        )
         if created:  # a portal configuration from the platform defaults, before any session
             after_commit.enqueue(db_session, "ensure_portal_configuration", row.id)
         return Response(
@@ -140,14 +155,17 @@ class AccountController(Controller):
         db_session: DbSession,
         after_commit: AfterCommitDep,
         caller: CallerDep,
+        settings: SettingsDep,
         data: JSONBody[ImportCreate | None] = None,
     ) -> AccountImportOut:
         """Start a job that pages through every connected account on Stripe and upserts it."""
+        request = data or ImportCreate()
         run = await service.start_import(
             db_session,
             after_commit,
-            charge_model=(data or ImportCreate()).charge_model,
+            charge_model=request.charge_model,
             actor=caller.actor,
+            api=request.accounts_api or settings.stripe_accounts_api,
         )
         return import_out(run)
 
@@ -183,8 +201,10 @@ class AccountController(Controller):
         guards=[admin_only],
         summary="Change an account",
         description="Only the fields sent change; a new email, business name or charge "
-        "model is written to Stripe first.",
-        **documented(ADMIN, BODY, LOOKUP, STRIPE, WRITE),
+        "model is written to Stripe first. `accounts_api` moves the account to the other "
+        "Stripe Accounts API (a platform migrating to v2); 409 `account_not_on_v2_yet` while "
+        "Stripe does not serve it there yet.",
+        **documented(ADMIN, BODY, CONFLICT, LOOKUP, STRIPE, WRITE),
     )
     async def update_account(
         self,

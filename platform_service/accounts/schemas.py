@@ -113,6 +113,15 @@ AccountKindField = Annotated[
         "`custom` are platform-controlled, `standard` has its own Stripe dashboard."
     ),
 ]
+AccountsApiField = Annotated[
+    Literal["v1", "v2"],
+    msgspec.Meta(
+        description="The Stripe Accounts API the account is read and written through: `v1` "
+        "(`/v1/accounts`, branding in `settings.branding`) or `v2` (`/v2/core/accounts`, "
+        "branding in `configuration.merchant.branding`). Omitted on create: the deployment's "
+        "`STRIPE_ACCOUNTS_API`."
+    ),
+]
 # Stripe's metadata rules: at most 50 keys, keys up to 40 characters, values up to 500.
 Metadata = Annotated[
     dict[
@@ -136,6 +145,7 @@ class AccountCreate(Input, kw_only=True):
     business_name: BusinessName
     charge_model: ChargeModelField
     account_kind: AccountKindField = "express"
+    accounts_api: AccountsApiField | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
 
 
@@ -146,6 +156,9 @@ class AccountUpdate(Input, kw_only=True):
     email: Email | msgspec.UnsetType = msgspec.UNSET
     business_name: BusinessName | msgspec.UnsetType = msgspec.UNSET
     metadata: Metadata | msgspec.UnsetType = msgspec.UNSET
+    # Moving an account between the APIs (a platform migrating to v2): Stripe must
+    # already serve the account on the target API, or the change is refused (409).
+    accounts_api: AccountsApiField | msgspec.UnsetType = msgspec.UNSET
 
 
 class Onboarding(Output, kw_only=True):
@@ -198,6 +211,7 @@ class Account(Output, kw_only=True):
     )
     charge_model: ChargeModelField
     account_kind: AccountKindField
+    accounts_api: AccountsApiField = "v1"
     metadata: Annotated[
         dict[str, str], msgspec.Meta(description="The platform's key-value pairs.")
     ] = msgspec.field(default_factory=dict)
@@ -282,6 +296,7 @@ class ImportCreate(Input, kw_only=True):
             "their metadata."
         ),
     ] = ChargeModel.DIRECT
+    accounts_api: AccountsApiField | None = None
 
 
 class AccountImportOut(Output, kw_only=True):
@@ -293,6 +308,7 @@ class AccountImportOut(Output, kw_only=True):
         str, msgspec.Meta(description="`queued`, `running`, `succeeded` or `failed`.")
     ]
     charge_model: ChargeModel
+    accounts_api: AccountsApiField = "v1"
     seen: Annotated[int, msgspec.Meta(description="Accounts read from Stripe so far.")]
     created: Annotated[int, msgspec.Meta(description="Accounts new to the service.")]
     updated: Annotated[int, msgspec.Meta(description="Accounts the service knew, refreshed.")]

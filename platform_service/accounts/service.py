@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_service.accounts import stripe_api
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import AccountImport, ConnectedAccount
 from platform_service.accounts.onboarding import derive_state
@@ -88,6 +89,7 @@ def account_out(row: ConnectedAccount) -> Account:
         business_name=row.business_name,
         charge_model=ChargeModel(row.charge_model),
         account_kind=kind,
+        accounts_api=api_of(row),
         metadata=dict(row.metadata_ or {}),
         onboarding=Onboarding(
             status=row.status,  # type: ignore[arg-type]
@@ -105,6 +107,11 @@ def account_out(row: ConnectedAccount) -> Account:
         synced_at=row.synced_at,
         disconnected_at=row.disconnected_at,
     )
+
+
+def api_of(row: ConnectedAccount) -> stripe_api.AccountsApi:
+    """The Stripe Accounts API the account is read and written through."""
+    return "v2" if row.accounts_api == "v2" else "v1"
 
 
 def _audit_view(row: ConnectedAccount) -> dict[str, Any]:
@@ -133,6 +140,7 @@ def apply_stripe_account(
     row: ConnectedAccount, data: dict[str, Any], *, disconnected: bool = False
 ) -> None:
     """Copy what Stripe says about the account onto the row and re-derive its state."""
+    disconnected = disconnected or bool(data.get("closed"))
     profile = data.get("business_profile") or {}
     row.email = data.get("email") or row.email
     row.country = data.get("country") or row.country
@@ -200,9 +208,17 @@ async def lock_account_for_write(session: AsyncSession, account_id: str) -> Conn
 
 
 async def create_account(
-    session: AsyncSession, gateway: StripeGateway, data: AccountCreate, *, actor: str
+    session: AsyncSession,
+    gateway: StripeGateway,
+    data: AccountCreate,
+    *,
+    actor: str,
+    default_api: stripe_api.AccountsApi = "v1",
 ) -> tuple[ConnectedAccount, bool]:
-    """Create the Stripe account and its row; the same `external_ref` returns the existing one."""
+    """Create the Stripe account and its row; the same `external_ref` returns the existing one.
+
+    It is created on `data.accounts_api`, else on the deployment's `default_api`.
+    """
     if data.country not in STRIPE_COUNTRIES:
         raise ValidationFailed(
             f"Stripe cannot create connected accounts in '{data.country}'.",
@@ -226,11 +242,18 @@ async def create_account(
             CHARGE_MODEL_KEY: data.charge_model.value,
         },
     }
+    api = data.accounts_api or default_api
     # The key is derived from external_ref: a retry, a double submit or two
     # concurrent requests all get the same Stripe account back.
     try:
-        stripe_account = await gateway.create_account(
-            params, idempotency_key=idempotency_key("accounts.create", data.external_ref)
+        stripe_account = await stripe_api.create(
+            gateway,
+            api,
+            params,
+            # v1 keeps the key it always had; v2's differs (another endpoint, other params).
+            idempotency_key=idempotency_key(
+                "accounts.create" if api == "v1" else "accounts.create.v2", data.external_ref
+            ),
         )
     except StripeGatewayError as exc:
         if exc.kind is StripeErrorKind.IDEMPOTENCY_CONFLICT:
@@ -245,6 +268,7 @@ async def create_account(
         external_ref=data.external_ref,
         charge_model=data.charge_model.value,
         account_kind=data.account_kind,
+        accounts_api=api,
         metadata_=dict(data.metadata),
     )
     apply_stripe_account(row, stripe_account)
@@ -283,9 +307,18 @@ async def update_account(
         stripe_params["business_profile"] = {"name": patch.business_name}
     if patch.charge_model is not msgspec.UNSET and patch.charge_model.value != row.charge_model:
         stripe_params["metadata"] = {CHARGE_MODEL_KEY: patch.charge_model.value}
+    if patch.accounts_api is not msgspec.UNSET and patch.accounts_api != api_of(row):
+        # Read through the target API first: the account moves only once Stripe
+        # serves it there, and the row takes what that API says.
+        apply_stripe_account(
+            row, await _read_on(gateway, patch.accounts_api, account_id), disconnected=False
+        )
+        row.accounts_api = patch.accounts_api
     if stripe_params:
         digest = hashlib.sha256(msgspec.json.encode(stripe_params, order="sorted")).hexdigest()[:16]
-        updated = await gateway.update_account(
+        updated = await stripe_api.update(
+            gateway,
+            api_of(row),
             account_id,
             stripe_params,  # type: ignore[arg-type]
             idempotency_key=idempotency_key("accounts.update", account_id, digest),
@@ -299,6 +332,25 @@ async def update_account(
     row.updated_at = utcnow()
     await _record_change(session, row, before, action="account.updated", actor=actor)
     return row
+
+
+async def _read_on(
+    gateway: StripeGateway, api: stripe_api.AccountsApi, account_id: str
+) -> dict[str, Any]:
+    try:
+        return await stripe_api.retrieve(gateway, api, account_id)
+    except StripeGatewayError as exc:
+        if api == "v2" and exc.kind is StripeErrorKind.RESOURCE_MISSING:
+            # Stripe makes a v1 account available on /v2/core/accounts some minutes
+            # after it asks (its `v2.core.account.created` event tells when).
+            raise Conflict(
+                "Stripe does not serve this account on Accounts v2 yet; retry in a few "
+                "minutes (Stripe sends v2.core.account.created when it does).",
+                code="account_not_on_v2_yet",
+                param="accounts_api",
+                headers={"Retry-After": "60"},
+            ) from exc
+        raise
 
 
 async def mark_onboarding_started(
@@ -329,7 +381,7 @@ async def sync_account(
     row = await lock_account_for_write(session, account_id)
     before = _audit_view(row)
     try:
-        data = await gateway.retrieve_account(account_id)
+        data = await stripe_api.retrieve(gateway, api_of(row), account_id)
     except StripeGatewayError as exc:
         if exc.kind not in LOST_ACCESS:
             raise
@@ -343,9 +395,15 @@ async def sync_account(
 
 
 async def upsert_from_stripe(
-    session: AsyncSession, data: dict[str, Any], *, default_charge_model: ChargeModel, actor: str
+    session: AsyncSession,
+    data: dict[str, Any],
+    *,
+    default_charge_model: ChargeModel,
+    actor: str,
+    api: stripe_api.AccountsApi = "v1",
 ) -> bool:
-    """Insert or refresh one account seen on Stripe; True when it was new."""
+    """Insert or refresh one account seen on Stripe (`data` in the v1 shape, read through
+    `api`); True when it was new."""
     row = await session.scalar(select(ConnectedAccount).where(ConnectedAccount.id == data["id"]))
     if row is not None:
         before = _audit_view(row)
@@ -367,6 +425,7 @@ async def upsert_from_stripe(
         external_ref=ref,
         charge_model=charge_model.value,
         account_kind=_kind_of(data),
+        accounts_api=api,
         metadata_={
             k: v for k, v in metadata.items() if k not in (EXTERNAL_REF_KEY, CHARGE_MODEL_KEY)
         },
@@ -380,10 +439,15 @@ async def upsert_from_stripe(
 
 
 async def start_import(
-    session: AsyncSession, after_commit: AfterCommit, *, charge_model: ChargeModel, actor: str
+    session: AsyncSession,
+    after_commit: AfterCommit,
+    *,
+    charge_model: ChargeModel,
+    actor: str,
+    api: stripe_api.AccountsApi = "v1",
 ) -> AccountImport:
-    """Record an import run and queue its job (once the transaction commits)."""
-    run = AccountImport(charge_model=charge_model.value, actor=actor)
+    """Record an import run (of the accounts on `api`) and queue its job after commit."""
+    run = AccountImport(charge_model=charge_model.value, actor=actor, accounts_api=api)
     session.add(run)
     await session.flush()
     after_commit.enqueue(session, "import_accounts", run.id)

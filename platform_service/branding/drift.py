@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts import service as accounts_service
+from platform_service.accounts import stripe_api
 from platform_service.auth import audit
 from platform_service.branding.models import AccountBranding
 from platform_service.branding.schemas import DriftReport
@@ -55,8 +56,8 @@ async def check_drift(
     """Refetch the account and compare its branding with the last write; record the answer."""
     # The account row lock waits for an in-flight branding write to commit, so a
     # check never compares Stripe's new values against the previous write.
-    await accounts_service.lock_account_for_write(session, account_id)
-    data = await gateway.retrieve_account(account_id)
+    account = await accounts_service.lock_account_for_write(session, account_id)
+    data = await stripe_api.retrieve(gateway, accounts_service.api_of(account), account_id)
     row = await session.get(AccountBranding, account_id, populate_existing=True)
     now = utcnow()
     stripe = stripe_view(data)

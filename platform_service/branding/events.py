@@ -38,13 +38,19 @@ async def on_account_updated_branding(
     always compares what Stripe holds now.
     """
     account_id = _account_id(event)
-    if account_id is None:
-        return
+    if account_id is not None:
+        await check_branding_drift(session, ctx, account_id, actor=f"stripe:{event.get('id')}")
+
+
+async def check_branding_drift(
+    session: AsyncSession, ctx: JobContext, account_id: str, *, actor: str
+) -> None:
+    """Compare what Stripe holds now with the last branding write, if the service made one."""
     row = await session.get(AccountBranding, account_id)
     if row is None or not row.stripe_written:
         return  # the service never wrote this account's branding: nothing to drift from
     try:
-        await check_drift(session, ctx["gateway"], account_id, actor=f"stripe:{event.get('id')}")
+        await check_drift(session, ctx["gateway"], account_id, actor=actor)
     except StripeGatewayError as exc:
         if exc.kind not in _LOST_ACCESS:
             raise
@@ -65,3 +71,18 @@ async def on_platform_account_updated(
     if known is not None and obj.get("id") != known.account_id:
         return
     await platform.refresh(session, ctx["gateway"], actor=f"stripe:{event.get('id')}")
+
+
+async def on_v2_account_branding(
+    session: AsyncSession, ctx: JobContext, event: dict[str, Any]
+) -> None:
+    """A thin `v2.core.account[configuration.merchant].updated`: check branding drift.
+
+    Like `account.updated` for v1 accounts: the notification is a trigger, the
+    check reads what Stripe holds now.
+    """
+    related = event.get("related_object") or {}
+    if related.get("type") == "v2.core.account" and not event.get("context"):
+        await check_branding_drift(
+            session, ctx, str(related["id"]), actor=f"stripe:{event.get('id')}"
+        )

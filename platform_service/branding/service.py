@@ -16,6 +16,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_service.accounts import service as accounts_service
+from platform_service.accounts import stripe_api
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.auth import audit
@@ -295,7 +296,9 @@ async def _apply(
     result.version = row.version
     if params is not None:
         key = idempotency_key or write_key(account_id, row.version, params)
-        updated = await gateway.update_account(account_id, params, idempotency_key=key)
+        updated = await stripe_api.update(
+            gateway, accounts_service.api_of(account), account_id, params, idempotency_key=key
+        )
         accounts_service.apply_stripe_account(account, updated)
         row.stripe_written = written
         row.stripe_written_at = utcnow()

@@ -182,26 +182,31 @@ async def check_sellers_customer(
     seller, so a seller key may open one only for a customer that is visibly theirs:
     tagged `metadata.platform_account_id` with the seller's id by the platform, or
     with a subscription carrying the seller as `on_behalf_of` or transfer destination.
+    A customer that is an Accounts v2 Account (`customer_account`) is checked the same way.
     """
-    if customer is None:
-        raise ValidationFailed(
-            "A seller key opens portal sessions for Customers (`customer`) of its own; "
-            f"{customer_account!r} cannot be checked to be one.",
-            code="customer_not_verifiable",
-            param="customer_account",
-        )
-    missing = NotFound(f"No such customer for this account: '{customer}'", param="customer")
+    customer_id = customer or customer_account
+    assert customer_id is not None  # _check_customer made sure of one
+    param = "customer" if customer is not None else "customer_account"
+    missing = NotFound(f"No such customer for this account: '{customer_id}'", param=param)
     try:
-        found = await gateway.retrieve_customer(customer, stripe_account=None)
+        if customer is not None:
+            found = await gateway.retrieve_customer(customer, stripe_account=None)
+        else:
+            # An Accounts v2 customer: an Account with the customer configuration.
+            found = await gateway.retrieve_account_v2(
+                customer_id, include=("configuration.customer",)
+            )
+            if not (found.get("configuration") or {}).get("customer"):
+                raise missing
     except StripeGatewayError as exc:
         if exc.kind is StripeErrorKind.RESOURCE_MISSING:
             raise missing from None
         raise
-    if found.get("deleted"):
+    if found.get("deleted") or found.get("closed"):
         raise missing
     if (found.get("metadata") or {}).get(ACCOUNT_KEY) == account_id:
         return
-    for sub in await gateway.list_customer_subscriptions(customer, stripe_account=None):
+    for sub in await gateway.list_customer_subscriptions(customer_id, stripe_account=None):
         destination = (sub.get("transfer_data") or {}).get("destination")
         if account_id in (sub.get("on_behalf_of"), destination):
             return

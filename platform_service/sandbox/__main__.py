@@ -16,6 +16,14 @@ def parse_webhook(spec: str) -> tuple[str, str, bool]:
     return url, secret, connect
 
 
+def parse_event_destination(spec: str) -> tuple[str, str]:
+    """`URL=SECRET`: an event destination for thin (v2) event notifications."""
+    url, sep, secret = spec.rpartition("=")
+    if not sep or not url or not secret.startswith("whsec_"):
+        raise argparse.ArgumentTypeError("expected URL=whsec_...")
+    return url, secret
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="platform_service.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -35,6 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--fail-rate", type=float, default=0.0)
     parser.add_argument("--webhook", type=parse_webhook, action="append", default=[])
+    parser.add_argument(
+        "--event-destination", type=parse_event_destination, action="append", default=[]
+    )
     parser.add_argument("--demo", action="store_true", help="seed demo accounts")
     args = parser.parse_args(argv)
     run_standalone(
@@ -48,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
             fail_rate=args.fail_rate,
             seed_demo=args.demo,
             webhooks=args.webhook,
+            event_destinations=args.event_destination,
             host=args.host,
             port=args.port,
         )

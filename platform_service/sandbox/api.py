@@ -1,6 +1,10 @@
-"""The request pipeline for `/v1/...`: auth, account scoping, faults, idempotency,
-validation, the handler, expansion and the request log. Framework-free so the ASGI
-layer stays a thin adapter.
+"""The request pipeline for `/v1/...` and `/v2/...`: auth, account scoping, faults,
+idempotency, validation, the handler, expansion and the request log. Framework-free so
+the ASGI layer stays a thin adapter.
+
+v2 differs only at the edges: JSON bodies (GET still uses the query string), the
+`Stripe-Context` header instead of `Stripe-Account`, dotted `param` paths and v2 error
+types (`errors.v2_body`).
 """
 
 from __future__ import annotations
@@ -14,12 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from platform_service.sandbox import resources  # noqa: F401 - registers the routes
-from platform_service.sandbox.errors import StripeError, account_invalid, api_error
+from platform_service.sandbox.errors import (
+    StripeError,
+    account_invalid,
+    api_error,
+    invalid_request,
+    v2_body,
+)
 from platform_service.sandbox.faults import FaultKind, Faults, monotonic
 from platform_service.sandbox.forms import decode_form_body, decode_pairs, decode_query
 from platform_service.sandbox.routing import Ctx, Route, match
 from platform_service.sandbox.state import IdempotencyRecord, SandboxState, new_id
-from platform_service.sandbox.validation import schema_for, validate
+from platform_service.sandbox.validation import Mode, schema_for, validate
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +46,18 @@ class ApiRequest:
     base_url: str
     body: bytes = b""
     form_pairs: list[tuple[str, Any]] | None = None  # multipart, already parsed
+
+    @property
+    def v2(self) -> bool:
+        return self.path.startswith("/v2/")
+
+    def scope_header(self) -> str | None:
+        """The account acted as: `Stripe-Account` (v1), or the last segment of
+        `Stripe-Context` (v2, which may name a chain like `acct_a/acct_b`)."""
+        if not self.v2:
+            return self.headers.get("stripe-account")
+        context = self.headers.get("stripe-context")
+        return context.rsplit("/", 1)[-1] if context else None
 
 
 @dataclass
@@ -59,6 +81,7 @@ class Api:
             "method": req.method,
             "path": req.path,
             "stripe_account": req.headers.get("stripe-account"),
+            "stripe_context": req.headers.get("stripe-context"),
             "idempotency_key": req.headers.get("idempotency-key"),
             "params": None,
             "status": None,
@@ -72,6 +95,8 @@ class Api:
             replayed = response.headers.get("Idempotent-Replayed") == "true"
         except StripeError as exc:
             response = ApiResponse(exc.status, exc.body(), dict(exc.headers))
+        if req.v2 and response.status >= 400:
+            response.body = v2_body(response.status, response.body)
         entry["status"] = response.status
         entry["replayed"] = replayed
         if response.status >= 400:
@@ -89,6 +114,14 @@ class Api:
     def _decode(self, req: ApiRequest) -> dict[str, Any]:
         if req.form_pairs is not None:
             return decode_pairs(req.form_pairs)
+        if req.method == "POST" and req.v2:
+            try:
+                params = json.loads(req.body or b"{}")
+            except ValueError:
+                raise invalid_request("Invalid JSON in the request body.") from None
+            if not isinstance(params, dict):
+                raise invalid_request("The request body must be a JSON object.")
+            return params
         if req.method == "POST":
             return decode_form_body(req.body)
         return decode_query(req.query)
@@ -106,7 +139,7 @@ class Api:
                 stored=False,
             )
         route, path_args = found
-        scope_id = req.headers.get("stripe-account") or self.state.platform_id
+        scope_id = req.scope_header() or self.state.platform_id
         if scope_id != self.state.platform_id and not self.state.is_connected(scope_id):
             raise account_invalid(scope_id)
         fault = self.faults.before_request(req.method, req.path, route.endpoint, t)
@@ -189,10 +222,23 @@ class Api:
     ) -> ApiResponse:
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
-        checked = validate(params, schema_for(route.params))
-        ctx = Ctx(self.state, self.state.scope_for(scope_id), req.base_url, request_id, key)
-        body = route.handler(ctx, checked, path_args)
-        expand = checked.get("expand") or []
+        params = dict(params)
+        page = params.pop("page", None) if req.v2 and req.method == "GET" else None
+        mode = Mode(json=req.v2 and req.method == "POST", dotted=req.v2)
+        checked = validate(params, schema_for(route.params), mode)
+        if page is not None:
+            if not isinstance(page, str) or "{id}" in route.template:
+                raise invalid_request("Received unknown parameter: page", param="page",
+                                      code="parameter_unknown")  # fmt: skip
+            checked["page"] = page
+        ctx = Ctx(self.state, self.state.scope_for(scope_id), req.base_url, request_id, key,
+                  v2_ready_delay_s=self.faults.v2_ready_delay_s)  # fmt: skip
+        self.state.current_request = (request_id, key)
+        try:
+            body = route.handler(ctx, checked, path_args)
+        finally:
+            self.state.current_request = None
+        expand = [] if req.v2 else checked.get("expand") or []
         if expand:
             body = copy.deepcopy(body)
             for path in expand:

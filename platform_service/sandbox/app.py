@@ -1,15 +1,19 @@
-"""The sandbox's Litestar app: `/v1/...` goes through `api.Api`; `/_sandbox/...` holds
-the admin endpoints tests and benchmarks drive it with, and the HTML pages.
+"""The sandbox's Litestar app: `/v1/...` and `/v2/...` go through `api.Api`;
+`/_sandbox/...` holds the admin endpoints tests and benchmarks drive it with, and the
+HTML pages.
 
 Admin endpoints (JSON, no auth):
-    GET    /_sandbox/requests[?since=SEQ]   what /v1 served, oldest first: seq, t (monotonic),
-                                            method, path, stripe_account, idempotency_key,
-                                            params, status, replayed, error
+    GET    /_sandbox/requests[?since=SEQ]   what /v1 and /v2 served, oldest first: seq, t
+                                            (monotonic), method, path, stripe_account,
+                                            stripe_context, idempotency_key, params,
+                                            status, replayed, error
     DELETE /_sandbox/requests               clear the log
     GET    /_sandbox/idempotency            {idempotency key: times a write was applied}
     GET|POST /_sandbox/faults               {rate_limit, endpoint_rate_limit, endpoint_limits:
                                             {"POST /v1/accounts/{id}": 20}, account_create_rate,
-                                            concurrency_limit, latency_ms, fail_rate, clear_next,
+                                            concurrency_limit, latency_ms, fail_rate,
+                                            v2_ready_delay_s (seconds before a v1-made
+                                            account shows in /v2), clear_next,
                                             next: [{kind: 500|rate_limit|lock_timeout|
                                             500_after_apply|500_stored, count, method?,
                                             path? (prefix)}]}; POST also takes restore: true
@@ -20,7 +24,12 @@ Admin endpoints (JSON, no auth):
     POST   /_sandbox/accounts/{id}/deauthorize  later Stripe-Account calls answer 403; the
                                                 event goes to the platform's Connect endpoints
     POST   /_sandbox/reset  {"seed_demo"?: bool}   POST /_sandbox/demo
-    GET    /_sandbox/webhooks/deliveries    GET /_sandbox/files/{id} (public image bytes)
+    GET    /_sandbox/webhooks/deliveries    webhook and thin-event deliveries alike
+    GET    /_sandbox/files/{id}             public image bytes
+    POST   /_sandbox/event_destinations     {"url", "secret", "events"?: [v2 event types]}:
+                                            thin notifications go there too
+    DELETE /_sandbox/event_destinations     forget the registered ones (not the
+                                            `--event-destination` ones)
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from litestar.datastructures import ResponseHeader, UploadFile
 from litestar.openapi.config import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 
-from platform_service.sandbox import pages
+from platform_service.sandbox import pages, v2_accounts
 from platform_service.sandbox.api import SANDBOX_HEADER, Api, ApiRequest, ApiResponse
 from platform_service.sandbox.demo import seed_demo
 from platform_service.sandbox.errors import StripeError, account_invalid, resource_missing
@@ -44,6 +53,7 @@ from platform_service.sandbox.forms import Upload
 from platform_service.sandbox.resources.accounts import OUTCOMES, set_outcome
 from platform_service.sandbox.resources.portal import SANDBOX_APPLICATION
 from platform_service.sandbox.state import SandboxState
+from platform_service.sandbox.thin_events import EventDestination, ThinEventDispatcher
 from platform_service.sandbox.webhooks import StaticEndpoint, WebhookDispatcher
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -56,10 +66,24 @@ class Runtime:
     state: SandboxState
     faults: Faults
     dispatcher: WebhookDispatcher
+    thin_dispatcher: ThinEventDispatcher
     api: Api = field(init=False)
 
     def __post_init__(self) -> None:
         self.api = Api(self.state, self.faults)
+        self.state.listeners.append(lambda event: v2_accounts.on_v1_event(self.state, event))
+
+    async def start(self) -> None:
+        await self.dispatcher.start()
+        await self.thin_dispatcher.start()
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop()
+        await self.thin_dispatcher.stop()
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        await self.dispatcher.drain(timeout)
+        await self.thin_dispatcher.drain(timeout)
 
 
 def _runtime(request: Request[Any, Any, Any]) -> Runtime:
@@ -86,8 +110,16 @@ def _base_url(request: Request[Any, Any, Any]) -> str:
 
 @route("/v1/{path:path}", http_method=["GET", "POST", "DELETE"])
 async def stripe_api(request: Request[Any, Any, Any], path: FromPath[str]) -> Response[bytes]:
+    return await _serve_api(request, "/v1" + path)
+
+
+@route("/v2/{path:path}", http_method=["GET", "POST", "DELETE"])
+async def stripe_api_v2(request: Request[Any, Any, Any], path: FromPath[str]) -> Response[bytes]:
+    return await _serve_api(request, "/v2" + path)
+
+
+async def _serve_api(request: Request[Any, Any, Any], full_path: str) -> Response[bytes]:
     runtime = _runtime(request)
-    full_path = "/v1" + path
     headers = {k.lower(): v for k, v in request.headers.items()}
     if request.method == "GET" and full_path.endswith("/contents"):
         return await _file_contents(runtime, full_path, headers)
@@ -224,6 +256,24 @@ def deliveries(request: Request[Any, Any, Any]) -> Response[bytes]:
     return _json(200, [d.__dict__ for d in _runtime(request).state.deliveries])
 
 
+@post("/_sandbox/event_destinations", status_code=200)
+async def add_event_destination(request: Request[Any, Any, Any]) -> Response[bytes]:
+    state = _runtime(request).state
+    body = json.loads(await request.body() or b"{}")
+    url, secret, events = body.get("url"), body.get("secret"), body.get("events") or ["*"]
+    if not isinstance(url, str) or not isinstance(secret, str) or not isinstance(events, list):
+        message = 'expected {"url": str, "secret": str, "events"?: [str]}'
+        return _json(400, {"error": {"type": "invalid_request_error", "message": message}})
+    state.event_destinations.append((url, secret, tuple(events)))
+    return _json(200, {"url": url, "events": events})
+
+
+@delete("/_sandbox/event_destinations", status_code=200, sync_to_thread=False)
+def clear_event_destinations(request: Request[Any, Any, Any]) -> Response[bytes]:
+    _runtime(request).state.event_destinations.clear()
+    return _json(200, {"cleared": True})
+
+
 @get("/_sandbox/files/{file_id:str}", sync_to_thread=False)
 def public_file(request: Request[Any, Any, Any], file_id: FromPath[str]) -> Response[bytes]:
     """Unauthenticated, for the sandbox's own pages (Stripe serves these from its CDN)."""
@@ -237,13 +287,22 @@ def create_app(
     state: SandboxState | None = None,
     faults: Faults | None = None,
     webhooks: list[StaticEndpoint] | None = None,
+    event_destinations: list[EventDestination] | None = None,
 ) -> Litestar:
     """The ASGI app; its `Runtime` is at `app.state.runtime`."""
     state = state or SandboxState()
-    runtime = Runtime(state, faults or Faults(), WebhookDispatcher(state, webhooks or []))
+    runtime = Runtime(
+        state,
+        faults or Faults(),
+        WebhookDispatcher(state, webhooks or []),
+        ThinEventDispatcher(state, event_destinations or []),
+    )
     app = Litestar(
         route_handlers=[
             stripe_api,
+            stripe_api_v2,
+            add_event_destination,
+            clear_event_destinations,
             list_requests,
             clear_requests,
             idempotency_counts,
@@ -259,8 +318,8 @@ def create_app(
         ],
         template_config=pages.template_config(TEMPLATES),
         response_headers=[ResponseHeader(name=k, value=v) for k, v in SANDBOX_HEADER.items()],
-        on_startup=[runtime.dispatcher.start],
-        on_shutdown=[runtime.dispatcher.stop],
+        on_startup=[runtime.start],
+        on_shutdown=[runtime.stop],
         openapi_config=OpenAPIConfig(title="platform_service Stripe sandbox", version="1",
                                      path="/_sandbox/schema"),
         debug=False,

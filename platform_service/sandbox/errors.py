@@ -2,7 +2,9 @@
 
 v1 has no authentication/permission/rate-limit error *types*; those are
 `invalid_request_error` with the HTTP status telling them apart, which is also how the
-SDK picks its exception class.
+SDK picks its exception class. v2 keeps the envelope but names more types
+(`v2_body`); the SDK maps the ones it knows (`rate_limit`, `idempotency_error`) and
+falls back to the v1 mapping by status for the rest.
 """
 
 from __future__ import annotations
@@ -116,3 +118,13 @@ def api_error() -> StripeError:
         type="api_error",
         stored=False,
     )
+
+
+def v2_body(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    """A v1-shaped error body as `/v2` answers it: rate limits get their own type."""
+    error = {k: v for k, v in (body.get("error") or {}).items() if k != "doc_url"}
+    if status == 429 or error.get("code") == "rate_limit":
+        error["type"] = "rate_limit"
+    error.setdefault("type", "api_error" if status >= 500 else "invalid_request_error")
+    error.setdefault("message", "An unknown error occurred.")
+    return {"error": error}

@@ -111,6 +111,8 @@ class Faults:
     concurrency_limit: int | None = None
     latency_ms: int = 0
     fail_rate: float = 0.0
+    # Seconds before a v1-made account shows in /v2 (Stripe's v2 view lags a little).
+    v2_ready_delay_s: float = 0.0
     bursts: list[Burst] = field(default_factory=list)
     _windows: dict[str, SlidingWindow] = field(default_factory=dict)
     _locks: set[tuple[str, str]] = field(default_factory=set)
@@ -158,6 +160,8 @@ class Faults:
             self.latency_ms = int(values["latency_ms"])
         if "fail_rate" in values:
             self.fail_rate = float(values["fail_rate"])
+        if "v2_ready_delay_s" in values:
+            self.v2_ready_delay_s = float(values["v2_ready_delay_s"] or 0)
 
     def settings(self) -> dict[str, Any]:
         """The limits, latency and fail rate (not the queued faults), as `configure` takes them."""
@@ -169,6 +173,7 @@ class Faults:
             "concurrency_limit": self.concurrency_limit,
             "latency_ms": self.latency_ms,
             "fail_rate": self.fail_rate,
+            "v2_ready_delay_s": self.v2_ready_delay_s,
         }
 
     def snapshot(self) -> dict[str, Any]:
@@ -207,7 +212,7 @@ class Faults:
         return kind
 
     def check_rates(self, endpoint: str, t: float) -> None:
-        if endpoint == "POST /v1/accounts":
+        if endpoint in ("POST /v1/accounts", "POST /v2/core/accounts"):
             rate = self.account_create_rate
             if rate is None and self.rate_limit is not None:
                 rate = DEFAULT_ACCOUNT_CREATE_RATE

@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from platform_service.sandbox.resources.accounts import set_outcome
+from platform_service.sandbox.resources.events_v2 import link_returned
 from platform_service.sandbox.state import SandboxState, now
 
 
@@ -60,6 +61,7 @@ def onboarding_submit(
     outcome = "complete" if data.get("outcome") == "complete" else "requirements_due"
     link["used"] = True
     account = set_outcome(state, state.accounts()[link["account"]], outcome)
+    link_returned(state, link)
     if link["return_url"]:
         return Redirect(path=link["return_url"])
     return Template(
@@ -95,22 +97,41 @@ def portal_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Templa
         return Template(template_name="expired.html", context={}, status_code=404)
     session = entry["session"]
     scope = state.scope_for(entry["scope"])
+    owner = (
+        ("customer_account", session["customer_account"])
+        if session.get("customer_account")
+        else ("customer", session["customer"])
+    )
     subscriptions = [
         s
         for s in scope.table("subscriptions").values()
-        if s["customer"] == session["customer"]
+        if s.get(owner[0]) == owner[1]
         and (session["on_behalf_of"] is None or s["on_behalf_of"] == session["on_behalf_of"])
     ]
     configuration = scope.get("billing_portal.configurations", session["configuration"])
     context = {
         "session": session,
-        "customer": scope.get("customers", session["customer"]),
+        "customer": _portal_customer(state, scope.account_id, owner),
         "subscriptions": subscriptions,
         "configuration": configuration,
         "branding": portal_branding(state, entry["scope"], session["on_behalf_of"]),
         "scope": entry["scope"],
     }
     return Template(template_name="portal.html", context=context)
+
+
+def _portal_customer(
+    state: SandboxState, scope_id: str, owner: tuple[str, str]
+) -> dict[str, Any] | None:
+    """The customer the portal greets: a Customer, or a customer-configured Account."""
+    kind, object_id = owner
+    if kind == "customer":
+        return state.scope_for(scope_id).get("customers", object_id)
+    record = state.v2_accounts.get(object_id)
+    if record is None:
+        return None
+    base = record["base"]
+    return {"id": object_id, "name": base["business_profile"]["name"], "email": base["email"]}
 
 
 @get("/_sandbox/pages/login/{token:str}", sync_to_thread=False)

@@ -28,6 +28,9 @@ class Ctx:
     base_url: str
     request_id: str
     idempotency_key: str | None = None
+    # `POST /_sandbox/faults {"v2_ready_delay_s"}`: how long a v1-made account stays
+    # invisible to /v2, as Stripe's v2 view of it lags.
+    v2_ready_delay_s: float = 0.0
 
     @property
     def on_platform(self) -> bool:

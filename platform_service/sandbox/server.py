@@ -27,6 +27,7 @@ from platform_service.sandbox.faults import (
     no_limits,
 )
 from platform_service.sandbox.state import SandboxState
+from platform_service.sandbox.thin_events import EventDestination
 from platform_service.sandbox.webhooks import StaticEndpoint
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class SandboxConfig:
     fail_rate: float = 0.0
     seed_demo: bool = False
     webhooks: list[tuple[str, str, bool]] = field(default_factory=list)  # (url, secret, connect)
+    event_destinations: list[tuple[str, str]] = field(default_factory=list)  # (url, secret)
     host: str = "127.0.0.1"
     port: int = 0  # 0 picks a free port
     platform_account_id: str | None = None
@@ -86,7 +88,8 @@ def build_app(cfg: SandboxConfig) -> Litestar:
     if cfg.seed_demo:
         seed_demo(state)
     webhooks = [StaticEndpoint(url, secret, connect) for url, secret, connect in cfg.webhooks]
-    return create_app(state, cfg.faults(), webhooks)
+    destinations = [EventDestination(url, secret) for url, secret in cfg.event_destinations]
+    return create_app(state, cfg.faults(), webhooks, destinations)
 
 
 class SandboxServer:
@@ -176,8 +179,9 @@ class SandboxServer:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def drain_webhooks(self, timeout: float = 10.0) -> None:
-        """Block until every webhook delivery queued so far has finished (or given up)."""
-        self.call(self.runtime.dispatcher.drain(timeout), timeout + 1)
+        """Block until every webhook and thin-event delivery queued so far has finished
+        (or given up)."""
+        self.call(self.runtime.drain(timeout), 2 * timeout + 1)
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -75,6 +75,7 @@ class SandboxState:
     def __init__(self, platform_id: str | None = None) -> None:
         self.platform_id = platform_id or new_id("acct_", 16)
         self.listeners: list[EventListener] = []
+        self.v2_listeners: list[EventListener] = []
         self.reset()
 
     def reset(self) -> None:
@@ -92,6 +93,13 @@ class SandboxState:
         self.webhook_secrets: dict[str, str] = {}
         self.deliveries: list[Delivery] = []
         self.deauthorized: set[str] = set()
+        # Accounts v2 (v2_accounts.py): the v2-only part of each account, keyed by id.
+        self.v2_accounts: dict[str, dict[str, Any]] = {}
+        self.v2_events: dict[str, dict[str, Any]] = {}  # thin events, oldest first
+        # (url, secret, event types or ("*",)) registered by `POST /_sandbox/event_destinations`
+        self.event_destinations: list[tuple[str, str, tuple[str, ...]]] = []
+        # The API request being served, for the `reason` of the thin events it causes.
+        self.current_request: tuple[str, str | None] | None = None
 
     @property
     def platform(self) -> Scope:

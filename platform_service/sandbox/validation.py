@@ -58,6 +58,7 @@ class Obj:
 class OneOf:
     options: tuple[Node, ...]
     allows_empty: bool
+    allows_null: bool = False  # `Optional[...]`: only JSON (v2) bodies can send null
 
 
 Node = Scalar | Enum | ListOf | MapOf | Obj | OneOf
@@ -115,6 +116,7 @@ def _union(options: list[Any], module: str) -> Node:
         else:
             others.append(option)
     allows_empty = "" in literals
+    allows_null = any(o is type(None) for o in others)
     named = [v for v in literals if v != ""]
     nodes: list[Node] = []
     if named:
@@ -122,9 +124,9 @@ def _union(options: list[Any], module: str) -> Node:
     elif has_str:
         nodes.append(Scalar("str"))
     nodes.extend(_node(o, module) for o in others if o is not type(None))
-    if len(nodes) == 1 and not allows_empty:
+    if len(nodes) == 1 and not allows_empty and not allows_null:
         return nodes[0]
-    return OneOf(tuple(nodes), allows_empty)
+    return OneOf(tuple(nodes), allows_empty, allows_null)
 
 
 @functools.cache
@@ -143,53 +145,74 @@ def schema_for(params_class: type) -> Obj:
     return Obj(params_class.__name__, fields, required)
 
 
-def _path(parent: str, key: str | int) -> str:
-    return str(key) if not parent else f"{parent}[{key}]"
+@dataclass(frozen=True)
+class Mode:
+    """How a request carried its params: v1 form/query strings with `a[b]` paths, or v2,
+    whose JSON bodies keep their types and whose errors name `a.b` paths."""
+
+    json: bool = False
+    dotted: bool = False
 
 
-def validate(value: dict[str, Any], schema: Obj) -> dict[str, Any]:
+FORM = Mode()
+
+
+def _path(parent: str, key: str | int, mode: Mode = FORM) -> str:
+    if not parent:
+        return str(key)
+    if mode.dotted and isinstance(key, str):
+        return f"{parent}.{key}"
+    return f"{parent}[{key}]"
+
+
+def validate(value: dict[str, Any], schema: Obj, mode: Mode = FORM) -> dict[str, Any]:
     """Return the params with scalars typed, or raise Stripe's 400 for the first problem."""
-    result = _check(value, schema, "")
+    result = _check(value, schema, "", mode)
     assert isinstance(result, dict)
     return result
 
 
-def _check(value: Any, node: Node, path: str) -> Any:
+def _check(value: Any, node: Node, path: str, mode: Mode) -> Any:
     if isinstance(node, OneOf):
-        return _check_one_of(value, node, path)
+        return _check_one_of(value, node, path, mode)
     if value == "" and not (isinstance(node, Scalar) and node.kind == "any"):
         raise _empty(path)
+    if value is None and mode.json and not (isinstance(node, Scalar) and node.kind == "any"):
+        raise invalid_request(f"Invalid null: {path} cannot be null", param=path)
     if isinstance(node, Obj):
-        return _check_obj(value, node, path)
+        return _check_obj(value, node, path, mode)
     if isinstance(node, ListOf):
-        if isinstance(value, dict) and not value:
+        if isinstance(value, dict) and not value and not mode.json:
             return []
         if not isinstance(value, list):
             raise invalid_request(f"Invalid array: {path}", param=path)
-        return [_check(item, node.item, _path(path, i)) for i, item in enumerate(value)]
+        return [_check(item, node.item, _path(path, i, mode), mode) for i, item in enumerate(value)]
     if isinstance(node, MapOf):
         if not isinstance(value, dict):
             raise invalid_request(f"Invalid object: {path}", param=path)
         return {
-            k: v if v == "" else _check(v, node.value, _path(path, k)) for k, v in value.items()
+            k: v if v == "" and not mode.json else _check(v, node.value, _path(path, k, mode), mode)
+            for k, v in value.items()
         }
     if isinstance(node, Enum):
         if not isinstance(value, str) or value not in node.values:
             choices = ", ".join(sorted(node.values))
             raise invalid_request(f"Invalid {path}: must be one of {choices}", param=path)
         return value
-    return _check_scalar(value, node, path)
+    return _check_json_scalar(value, node, path) if mode.json else _check_scalar(value, node, path)
 
 
-def _check_one_of(value: Any, node: OneOf, path: str) -> Any:
+def _check_one_of(value: Any, node: OneOf, path: str, mode: Mode) -> Any:
     if value == "":
         if node.allows_empty:
             return ""
         raise _empty(path)
+    if value is None and mode.json and node.allows_null:
+        return None
     first_error: StripeError | None = None
     for option in node.options:
         try:
-            return _check(value, option, path)
+            return _check(value, option, path, mode)
         except StripeError as exc:
             # An object option's own error (unknown nested key) beats "invalid type".
             if first_error is None or (isinstance(value, dict) and isinstance(option, Obj)):
@@ -198,21 +221,21 @@ def _check_one_of(value: Any, node: OneOf, path: str) -> Any:
     raise first_error
 
 
-def _check_obj(value: Any, node: Obj, path: str) -> dict[str, Any]:
+def _check_obj(value: Any, node: Obj, path: str, mode: Mode) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid_request(f"Invalid object: {path}", param=path)
     out: dict[str, Any] = {}
     for key, item in value.items():
         child = node.fields.get(key)
         if child is None:
-            p = _path(path, key)
+            p = _path(path, key, mode)
             raise invalid_request(
                 f"Received unknown parameter: {p}", param=p, code="parameter_unknown"
             )
-        out[key] = _check(item, child, _path(path, key))
+        out[key] = _check(item, child, _path(path, key, mode), mode)
     for key in sorted(node.required):
         if key not in value:
-            p = _path(path, key)
+            p = _path(path, key, mode)
             raise invalid_request(
                 f"Missing required param: {p}.", param=p, code="parameter_missing"
             )
@@ -241,6 +264,25 @@ def _check_scalar(value: Any, node: Scalar, path: str) -> Any:
         return float(value)
     except ValueError:
         raise invalid_request(f"Invalid decimal: {value}", param=path) from None
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "bool": (bool,),
+    "int": (int,),
+    "float": (int, float),
+}
+
+
+def _check_json_scalar(value: Any, node: Scalar, path: str) -> Any:
+    if node.kind == "any":
+        return value
+    wanted = _JSON_TYPES[node.kind]
+    # JSON's true/false must not pass for numbers (bool is an int in Python).
+    if not isinstance(value, wanted) or (node.kind != "bool" and isinstance(value, bool)):
+        names = {"str": "string", "bool": "boolean", "int": "integer", "float": "number"}
+        raise invalid_request(f"Invalid {path}: must be a {names[node.kind]}", param=path)
+    return value
 
 
 def _empty(path: str) -> StripeError:

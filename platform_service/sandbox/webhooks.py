@@ -54,7 +54,14 @@ class WebhookDispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
-        state.listeners.append(self._on_event)
+        self.listen()
+
+    def listen(self) -> None:
+        self.state.listeners.append(self._on_event)
+
+    def payload(self, event: dict[str, Any]) -> str:
+        """What is POSTed (and signed) for `event`."""
+        return json.dumps(event)
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -103,7 +110,8 @@ class WebhookDispatcher:
         while True:
             event = await self._queue.get()
             for url, secret in self.targets(event):
-                delivery = Delivery(event["id"], event["type"], url, event["account"])
+                account = event.get("account", event.get("context"))
+                delivery = Delivery(event["id"], event["type"], url, account)
                 self.state.deliveries.append(delivery)
                 task = asyncio.create_task(self._deliver(delivery, event, secret))
                 self._tasks.add(task)
@@ -111,7 +119,7 @@ class WebhookDispatcher:
 
     async def _deliver(self, delivery: Delivery, event: dict[str, Any], secret: str) -> None:
         assert self._client is not None
-        payload = json.dumps(event)
+        payload = self.payload(event)
         for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
             if delay:
                 await asyncio.sleep(delay)

@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
 from functools import partial
 from typing import Any, Literal, TypeVar
 
@@ -65,6 +66,21 @@ from stripe.params.billing_portal import (
 from stripe.params.billing_portal import (
     SessionCreateParamsFlowData as PortalSessionCreateParamsFlowData,
 )
+from stripe.params.v2.core import (
+    AccountCreateParams as V2AccountCreateParams,
+)
+from stripe.params.v2.core import (
+    AccountLinkCreateParams as V2AccountLinkCreateParams,
+)
+from stripe.params.v2.core import (
+    AccountListParams as V2AccountListParams,
+)
+from stripe.params.v2.core import (
+    AccountUpdateParams as V2AccountUpdateParams,
+)
+from stripe.params.v2.core import (
+    EventListParams as V2EventListParams,
+)
 
 from platform_service.stripe.errors import (
     StripeErrorKind,
@@ -78,6 +94,7 @@ from platform_service.stripe.metrics import StripeMetrics, default_metrics
 __all__ = [
     "JSON",
     "PINNED_API_VERSION",
+    "V2_ACCOUNT_INCLUDE",
     "AccountCreateParams",
     "AccountLinkCreateParams",
     "AccountListParams",
@@ -98,6 +115,12 @@ __all__ = [
     "RejectReason",
     "StripeGateway",
     "StripeGatewayError",
+    "V2AccountCreateParams",
+    "V2AccountLinkCreateParams",
+    "V2AccountListParams",
+    "V2AccountUpdateParams",
+    "V2EventListParams",
+    "V2Include",
 ]
 
 logger = logging.getLogger(__name__)
@@ -122,6 +145,27 @@ _Obj = TypeVar("_Obj", bound=stripe.StripeObject)
 # creations through instead of failing one a second past the fifth.
 _ACCOUNT_CREATE_TRIES = 5
 _ACCOUNT_CREATE_PAUSE_S = 0.25
+
+# What an Accounts v2 read asks for: v2 answers only the parts named in `include`,
+# and the service reads the merchant configuration (branding, capabilities), the
+# identity (country), the requirements and the defaults (responsibilities).
+V2Include = Literal[
+    "configuration.customer",
+    "configuration.merchant",
+    "configuration.recipient",
+    "defaults",
+    "future_requirements",
+    "identity",
+    "requirements",
+]
+V2_ACCOUNT_INCLUDE: tuple[V2Include, ...] = (
+    "configuration.customer",
+    "configuration.merchant",
+    "configuration.recipient",
+    "defaults",
+    "identity",
+    "requirements",
+)
 
 # Stripe's maximum page size: fewer list calls, which the concurrency limiter
 # counts heavily.
@@ -159,6 +203,68 @@ def _event_envelope(payload: bytes) -> JSON:
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise invalid('"data.object" must be an object')
     return event
+
+
+def _thin_envelope(payload: bytes) -> JSON:
+    """The decoded thin event notification, or `invalid_payload` naming what is wrong."""
+
+    def invalid(why: str) -> StripeGatewayError:
+        return signature_error(f"invalid event notification: {why}", code="invalid_payload")
+
+    if b"\\u0000" in payload:
+        raise invalid("contains a NUL character")
+    try:
+        event = msgspec.json.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise invalid(str(exc)) from exc
+    if not isinstance(event, dict):
+        raise invalid("not a JSON object")
+    if event.get("object") == "event":
+        raise invalid("a snapshot (v1) event; this endpoint takes thin event notifications")
+    if event.get("object") != "v2.core.event":
+        raise invalid('"object" is not "v2.core.event"')
+    for key in ("id", "type", "created"):
+        if not isinstance(event.get(key), str) or not event[key]:
+            raise invalid(f'"{key}" must be a non-empty string')
+    try:
+        datetime.fromisoformat(event["created"])
+    except ValueError as exc:
+        raise invalid('"created" must be an ISO 8601 timestamp') from exc
+    if event.get("context") is not None and not isinstance(event["context"], str):
+        raise invalid('"context" must be a string')
+    related = event.get("related_object")
+    if related is not None and (
+        not isinstance(related, dict)
+        or not all(isinstance(related.get(k), str) for k in ("id", "type", "url"))
+    ):
+        raise invalid('"related_object" must have string "id", "type" and "url"')
+    return event
+
+
+def _verified(
+    payload: bytes, sig_header: str | None, secrets: Sequence[str], tolerance: int
+) -> bytes:
+    """`payload` once its `Stripe-Signature` matches one of `secrets` (rotation)."""
+    usable = [secret for secret in secrets if secret]
+    if not usable:
+        # Refuse rather than accept unsigned events when nothing is configured.
+        raise signature_error("no webhook signing secret configured", code="no_secret")
+    if not sig_header:
+        raise signature_error("missing Stripe-Signature header", code="missing_signature")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise signature_error("invalid webhook payload: not UTF-8", code="invalid_payload") from exc
+    last: stripe.SignatureVerificationError | None = None
+    for secret in usable:
+        try:
+            stripe.WebhookSignature.verify_header(text, sig_header, secret, tolerance)
+        except stripe.SignatureVerificationError as exc:
+            last = exc
+            continue
+        return payload
+    message = last.user_message if last is not None else None
+    raise signature_error(str(message or "signature verification failed"))
 
 
 def _json(obj: stripe.StripeObject) -> JSON:
@@ -338,11 +444,14 @@ class StripeGateway:
         send = partial(
             self._client.v1.accounts.create_async, params, self._options(None, idempotency_key)
         )
+        return await self._create_throttled("accounts.create", send)
+
+    async def _create_throttled(self, operation: str, send: Callable[[], Awaitable[_Obj]]) -> JSON:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._json_call("accounts.create", None, send)
+                return await self._json_call(operation, None, send)
             except StripeGatewayError as error:
                 throttled = error.kind is StripeErrorKind.RATE_LIMITED and error.http_status == 400
                 if not throttled or attempt == _ACCOUNT_CREATE_TRIES:
@@ -443,6 +552,126 @@ class StripeGateway:
             ),
         )
 
+    # -- accounts v2 (/v2/core/accounts: JSON bodies, `include` for the parts) -
+
+    async def create_account_v2(
+        self, params: V2AccountCreateParams, *, idempotency_key: str
+    ) -> JSON:
+        """Create an Accounts v2 account (merchant and/or customer), with its included parts."""
+        send = partial(
+            self._client.v2.core.accounts.create_async,
+            {"include": list(V2_ACCOUNT_INCLUDE), **params},
+            self._options(None, idempotency_key),
+        )
+        return await self._create_throttled("v2.accounts.create", send)
+
+    async def retrieve_account_v2(
+        self,
+        account_id: str,
+        *,
+        include: Sequence[V2Include] = V2_ACCOUNT_INCLUDE,
+        stripe_context: str | None = None,
+    ) -> JSON:
+        """Fetch an Accounts v2 account with the parts named in `include`."""
+        return await self._json_call(
+            "v2.accounts.retrieve",
+            account_id,
+            partial(
+                self._client.v2.core.accounts.retrieve_async,
+                account_id,
+                {"include": list(include)},
+                self._context_options(stripe_context),
+            ),
+        )
+
+    async def update_account_v2(
+        self, account_id: str, params: V2AccountUpdateParams, *, idempotency_key: str
+    ) -> JSON:
+        """Update an Accounts v2 account (e.g. `configuration.merchant.branding`)."""
+        body: V2AccountUpdateParams = {"include": list(V2_ACCOUNT_INCLUDE), **params}
+
+        def send(key: str) -> Awaitable[stripe.v2.core.Account]:
+            return self._client.v2.core.accounts.update_async(
+                account_id, body, self._options(None, key)
+            )
+
+        async def landed() -> JSON | None:
+            account = await self.retrieve_account_v2(account_id)
+            written = {name: value for name, value in params.items() if name != "include"}
+            return account if carries(account, written) else None
+
+        return await self._write("v2.accounts.update", account_id, send, idempotency_key, landed)
+
+    async def iter_accounts_v2(
+        self, params: V2AccountListParams | None = None
+    ) -> AsyncIterator[JSON]:
+        """Iterate over every Accounts v2 account, following `next_page_url`."""
+        first: V2AccountListParams = {"limit": _PAGE_LIMIT, **(params or {})}
+        async for account in self._paginate_v2(
+            "v2.accounts.list",
+            partial(self._client.v2.core.accounts.list_async, first, self._options(None)),
+        ):
+            yield account
+
+    async def create_account_link_v2(
+        self, params: V2AccountLinkCreateParams, *, idempotency_key: str
+    ) -> JSON:
+        """Create a v2 onboarding/update link (a bearer URL: never log or store it)."""
+        return await self._json_call(
+            "v2.account_links.create",
+            params.get("account"),
+            partial(
+                self._client.v2.core.account_links.create_async,
+                params,
+                self._options(None, idempotency_key),
+            ),
+        )
+
+    async def retrieve_event_v2(self, event_id: str, *, stripe_context: str | None = None) -> JSON:
+        """Fetch the full v2 event behind a thin notification."""
+        return await self._json_call(
+            "v2.events.retrieve",
+            None,
+            partial(
+                self._client.v2.core.events.retrieve_async,
+                event_id,
+                None,
+                self._context_options(stripe_context),
+            ),
+        )
+
+    async def iter_events_v2(self, params: V2EventListParams | None = None) -> AsyncIterator[JSON]:
+        """Iterate over v2 events (newest first), following `next_page_url`."""
+        first: V2EventListParams = {"limit": _PAGE_LIMIT, **(params or {})}
+        async for event in self._paginate_v2(
+            "v2.events.list",
+            partial(self._client.v2.core.events.list_async, first, self._options(None)),
+        ):
+            yield event
+
+    async def _paginate_v2(
+        self, operation: str, first_page: Callable[[], Awaitable[Any]]
+    ) -> AsyncIterator[JSON]:
+        # v2 lists page by an opaque `next_page_url`; each page goes through
+        # `_call` (rate limiter, metrics, error mapping) like v1's pages.
+        page: Any = await self._call(operation, None, first_page)
+        while True:
+            for item in page.data:
+                yield _json(item)
+            url = page.next_page_url
+            if not url or not page.data:
+                return
+            response = await self._call(
+                operation, None, partial(self._client.raw_request_async, "get", url)
+            )
+            page = self._client.deserialize(response, api_mode="V2")
+
+    def _context_options(self, stripe_context: str | None) -> stripe.RequestOptions:
+        options = self._options(None)
+        if stripe_context is not None:
+            options["stripe_context"] = stripe_context
+        return options
+
     # -- files (always on the platform) -------------------------------------
 
     async def upload_file(
@@ -529,12 +758,18 @@ class StripeGateway:
     async def list_customer_subscriptions(
         self, customer: str, *, stripe_account: str | None, limit: int = _PAGE_LIMIT
     ) -> list[JSON]:
-        """The customer's subscriptions, any status (one page: enough to tell whose they are)."""
+        """The customer's subscriptions, any status (one page: enough to tell whose they are).
+
+        `customer` is a Customer (cus_…) or a customer Account of Accounts v2 (acct_…).
+        """
         params: stripe.params.SubscriptionListParams = {
-            "customer": customer,
             "status": "all",
             "limit": max(1, min(limit, _PAGE_LIMIT)),
         }
+        if customer.startswith("acct_"):
+            params["customer_account"] = customer
+        else:
+            params["customer"] = customer
         page = await self._call(
             "subscriptions.list",
             stripe_account,
@@ -819,28 +1054,22 @@ class StripeGateway:
         envelope checked, so a signed body that is not a Stripe event is refused
         rather than stored half-read.
         """
-        usable = [secret for secret in secrets if secret]
-        if not usable:
-            # Refuse rather than accept unsigned events when nothing is configured.
-            raise signature_error("no webhook signing secret configured", code="no_secret")
-        if not sig_header:
-            raise signature_error("missing Stripe-Signature header", code="missing_signature")
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise signature_error(
-                "invalid webhook payload: not UTF-8", code="invalid_payload"
-            ) from exc
-        last: stripe.SignatureVerificationError | None = None
-        for secret in usable:
-            try:
-                stripe.WebhookSignature.verify_header(text, sig_header, secret, tolerance)
-            except stripe.SignatureVerificationError as exc:
-                last = exc
-                continue
-            return _event_envelope(payload)
-        message = last.user_message if last is not None else None
-        raise signature_error(str(message or "signature verification failed"))
+        return _event_envelope(_verified(payload, sig_header, secrets, tolerance))
+
+    def parse_thin_event(
+        self,
+        payload: bytes,
+        sig_header: str | None,
+        secrets: Sequence[str],
+        tolerance: int = 300,
+    ) -> JSON:
+        """Verify a thin (v2) event notification from an event destination and return it.
+
+        The same signature scheme as snapshot webhooks (`Stripe-Signature`, any of
+        `secrets`); the notification names the event and its related object only,
+        so whoever acts on it fetches both (`retrieve_event_v2`, the object's URL).
+        """
+        return _thin_envelope(_verified(payload, sig_header, secrets, tolerance))
 
     # -- readiness ----------------------------------------------------------
 

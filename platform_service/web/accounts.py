@@ -17,7 +17,7 @@ from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.onboarding import OnboardingStatus, create_onboarding_link
 from platform_service.accounts.schemas import STRIPE_COUNTRIES, AccountCreate
 from platform_service.branding.service import effective_branding_for
-from platform_service.deps import AfterCommitDep, DbSession, GatewayDep, PublicUrlDep
+from platform_service.deps import AfterCommitDep, DbSession, GatewayDep, PublicUrlDep, SettingsDep
 from platform_service.errors import ServiceError
 from platform_service.portal.settings import get_account_settings
 from platform_service.stripe.errors import StripeGatewayError
@@ -35,6 +35,7 @@ NEW_SELLER_FIELDS = (
     "business_name",
     "charge_model",
     "account_kind",
+    "accounts_api",
 )
 # What each field needs, said the way the form's person can act on it.
 FIELD_HINTS = {
@@ -44,6 +45,7 @@ FIELD_HINTS = {
     "business_name": N_("The public business name, at most 200 characters."),
     "charge_model": N_("Choose one of the charge models."),
     "account_kind": N_("Choose one of the account kinds."),
+    "accounts_api": N_("Choose Accounts v1 or v2."),
 }
 CODE_MESSAGES = {
     "external_ref_in_use": N_(
@@ -115,15 +117,24 @@ class AccountPagesController(Controller):
                 "countries": countries,
                 "charge_models": [m.value for m in ChargeModel],
                 "account_kinds": list(labels.ACCOUNT_KIND_LABELS),
+                "accounts_apis": list(labels.ACCOUNTS_API_LABELS),
             },
             status_code=status_code,
         )
 
     @get("/new")
-    async def new_seller_form(self, request: Request[Any, Any, Any]) -> Response[str]:
+    async def new_seller_form(
+        self, request: Request[Any, Any, Any], settings: SettingsDep
+    ) -> Response[str]:
         admin_caller(request)
         return self._new_form(
-            request, {"charge_model": "direct", "account_kind": "express"}, errors={}
+            request,
+            {
+                "charge_model": "direct",
+                "account_kind": "express",
+                "accounts_api": settings.stripe_accounts_api,
+            },
+            errors={},
         )
 
     @post("/new", status_code=200)
@@ -134,11 +145,14 @@ class AccountPagesController(Controller):
         gateway: GatewayDep,
         after_commit: AfterCommitDep,
         public_url: PublicUrlDep,
+        settings: SettingsDep,
         data: FormData,
     ) -> Response[str]:
         """Create the seller on Stripe and show its first onboarding link."""
         caller = admin_caller(request)
         values = {name: (data.get(name) or "").strip() for name in NEW_SELLER_FIELDS}
+        # Left out (an older form, a script): the deployment's Accounts API.
+        values["accounts_api"] = values["accounts_api"] or settings.stripe_accounts_api
         errors = {name: gettext("Required.") for name, value in values.items() if not value}
         if errors:
             return self._new_form(request, values, errors, status_code=422)
@@ -151,7 +165,11 @@ class AccountPagesController(Controller):
             )
         try:
             row, created = await accounts.create_account(
-                db_session, gateway, wanted, actor=caller.actor
+                db_session,
+                gateway,
+                wanted,
+                actor=caller.actor,
+                default_api=settings.stripe_accounts_api,
             )
         except (ServiceError, StripeGatewayError) as exc:
             field = exc.param

@@ -57,6 +57,11 @@ ACCOUNT_KIND_LABELS = {
     "standard": N_("Standard (the seller's own full Stripe dashboard)"),
 }
 
+ACCOUNTS_API_LABELS = {
+    "v1": N_("Accounts v1 (/v1/accounts)"),
+    "v2": N_("Accounts v2 (/v2/core/accounts)"),
+}
+
 BULK_KIND_LABELS = {
     "branding": N_("branding"),
     "portal_settings": N_("portal settings"),

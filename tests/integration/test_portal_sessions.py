@@ -497,11 +497,12 @@ async def test_a_seller_opens_sessions_only_for_platform_customers_that_are_thei
         resp = await client.post(url, json={"customer": customer}, headers=headers)
         assert resp.status_code == 404, (customer, resp.text)
         assert resp.json()["error"]["param"] == "customer"
+    # A customer Account (Accounts v2) is checked the same way: one nobody tagged is not theirs.
     resp = await client.post(
         url, json={"customer_account": "acct_1Nv0FGQ9RKHgCVdK"}, headers=headers
     )
-    assert resp.status_code == 422
-    assert resp.json()["error"]["code"] == "customer_not_verifiable"
+    assert resp.status_code == 404, resp.text
+    assert resp.json()["error"]["param"] == "customer_account"
     assert not [r for r in sandbox_requests(sandbox, since) if r["path"] == SESSIONS]
     # The platform's own backend (an admin key) is trusted with any platform customer.
     admin = await client.post(url, json={"customer": stranger.id}, headers=admin_headers)
@@ -576,15 +577,17 @@ async def test_a_customer_account_is_sent_instead_of_a_customer(
     sandbox_client: stripe.StripeClient,
 ) -> None:
     seller = await ready_seller(client, admin_headers, sandbox, sandbox_client, "destination")
+    # An Accounts v2 customer: an Account with the customer configuration, on the platform.
+    customer = sandbox_client.v2.core.accounts.create(
+        {"contact_email": "c@example.com", "configuration": {"customer": {}}}
+    )
     since = log_position(sandbox)
     resp = await client.post(
-        session_url(seller.id),
-        json={"customer_account": "acct_1Nv0FGQ9RKHgCVdK"},
-        headers=admin_headers,
+        session_url(seller.id), json={"customer_account": customer.id}, headers=admin_headers
     )
     assert resp.status_code == 201, resp.text
     sent = last_session_request(sandbox, since)["params"]
-    assert sent["customer_account"] == "acct_1Nv0FGQ9RKHgCVdK"
+    assert sent["customer_account"] == customer.id
     assert "customer" not in sent
 
 

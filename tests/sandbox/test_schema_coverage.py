@@ -1,7 +1,8 @@
 """Every route, every closed enum and object reachable in its `stripe.params` type: a
 wrong value or an unknown key sent through the real SDK comes back as Stripe's 400
 with `param` naming the exact path. So a wrong parameter name anywhere in the service
-fails against the sandbox just as it would against Stripe."""
+fails against the sandbox just as it would against Stripe. v1 names paths `a[b][0]`,
+v2 (JSON bodies) `a.b[0]`."""
 
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ def _nest(path: list[str | int], leaf: Any) -> dict[str, Any]:
     return {str(path[0]): value}
 
 
-def _param(path: list[str | int]) -> str:
+def _param(path: list[str | int], v2: bool = False) -> str:
+    if v2:
+        return str(path[0]) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[1:])
     return str(path[0]) + "".join(f"[{p}]" for p in path[1:])
 
 
@@ -53,12 +56,13 @@ def _cases() -> Iterator[Any]:
     for route in ROUTES:
         schema = schema_for(route.params)
         limit = None if "billing_portal" in route.template else MAX_CASES_PER_ROUTE
+        v2 = route.template.startswith("/v2/")
         for kind, path, _node in itertools.islice(_walk(schema, []), limit):
             if kind == "object":
                 bad_path = [*path, "not_a_stripe_param"]
-                case = (_nest(bad_path, "x"), _param(bad_path), "parameter_unknown")
+                case = (_nest(bad_path, "x"), _param(bad_path, v2), "parameter_unknown")
             else:
-                case = (_nest(path, "not_a_listed_value"), _param(path), None)
+                case = (_nest(path, "not_a_listed_value"), _param(path, v2), None)
             yield pytest.param(route, *case, id=f"{route.endpoint} {case[1]}")
 
 

@@ -15,6 +15,7 @@ from stripe.params._account_retrieve_current_params import AccountRetrieveCurren
 from stripe.params._account_retrieve_params import AccountRetrieveParams
 from stripe.params._account_update_params import AccountUpdateParams
 
+from platform_service.sandbox import v2_accounts
 from platform_service.sandbox.errors import (
     StripeError,
     account_invalid,
@@ -161,12 +162,15 @@ def diff(old: Any, new: Any) -> Any:
     return old
 
 
-def _check_branding(ctx: Ctx, branding: dict[str, Any]) -> None:
+def check_branding(
+    ctx: Ctx, branding: dict[str, Any], prefix: str = "settings[branding][{}]"
+) -> None:
+    """Stripe's branding rules; `prefix` spells the param path (v2: `a.b.{}`)."""
     for field in ("icon", "logo"):
         file_id = branding.get(field)
         if not file_id:
             continue
-        param = f"settings[branding][{field}]"
+        param = prefix.format(field)
         # Branding files must be uploaded on the platform: a file on the connected
         # account is invisible here, as on Stripe.
         file_obj = ctx.state.platform.get("files", file_id)
@@ -188,14 +192,14 @@ def _check_branding(ctx: Ctx, branding: dict[str, Any]) -> None:
         if color and not _COLOR.match(color):
             raise invalid_request(
                 f"Invalid {field}: must be a CSS hex color value like #0A2540",
-                param=f"settings[branding][{field}]",
+                param=prefix.format(field),
             )
 
 
 def _apply(ctx: Ctx, account: dict[str, Any], params: Params) -> None:
     branding = (params.get("settings") or {}).get("branding")
     if branding:
-        _check_branding(ctx, branding)
+        check_branding(ctx, branding)
     skip = {"expand", "metadata", "capabilities", "controller", "type", "account_token"}
     _merge(account, {k: v for k, v in params.items() if k not in skip})
     apply_metadata(account, params.get("metadata"))
@@ -221,6 +225,11 @@ def create_account(ctx: Ctx, params: Params, _: dict[str, str]) -> dict[str, Any
     _apply(ctx, account, params)
     ctx.state.accounts()[account["id"]] = account
     ctx.state.scope_for(account["id"])
+    applied = ["merchant"] + (["recipient"] if "transfers" in account["capabilities"] else [])
+    v2_accounts.register(
+        ctx.state, account, scope=ctx.state.platform_id, applied=applied,
+        delay_s=ctx.v2_ready_delay_s,
+    )  # fmt: skip
     return account
 
 
@@ -273,6 +282,7 @@ def delete_account(ctx: Ctx, params: Params, args: dict[str, str]) -> dict[str, 
     account = ctx.state.accounts().pop(args["id"], None)
     if account is None:
         raise resource_missing("account", args["id"])
+    ctx.state.v2_accounts.pop(args["id"], None)
     return {"id": args["id"], "object": "account", "deleted": True}
 
 

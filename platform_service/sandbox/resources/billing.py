@@ -27,6 +27,7 @@ from stripe.params._subscription_create_params import SubscriptionCreateParams
 from stripe.params._subscription_list_params import SubscriptionListParams
 from stripe.params._subscription_retrieve_params import SubscriptionRetrieveParams
 
+from platform_service.sandbox import v2_accounts
 from platform_service.sandbox.errors import StripeError, invalid_request, resource_missing
 from platform_service.sandbox.routing import (
     Ctx,
@@ -287,11 +288,19 @@ def retrieve_promotion_code(ctx: Ctx, params: Params, args: dict[str, str]) -> d
 @route("POST", "/v1/subscriptions", SubscriptionCreateParams)
 def create_subscription(ctx: Ctx, params: Params, _: dict[str, str]) -> dict[str, Any]:
     customer_id = params.get("customer")
-    if not customer_id:
+    customer_account = params.get("customer_account")
+    if bool(customer_id) == bool(customer_account):
         raise invalid_request(
-            "Missing required param: customer.", param="customer", code="parameter_missing"
+            "Pass exactly one of customer or customer_account.",
+            param="customer",
+            code="parameter_missing" if not customer_id else "parameter_invalid",
         )
-    ctx.require("customers", customer_id, "customer", param="customer")
+    if customer_id:
+        ctx.require("customers", customer_id, "customer", param="customer")
+    elif (
+        v2_accounts.customer_account(ctx.state, str(customer_account), ctx.scope.account_id) is None
+    ):
+        raise resource_missing("account", str(customer_account), param="customer_account")
     items = params.get("items") or []
     if not items:
         raise invalid_request(
@@ -325,6 +334,7 @@ def create_subscription(ctx: Ctx, params: Params, _: dict[str, str]) -> dict[str
     trial_days = params.get("trial_period_days")
     sub.update(
         customer=customer_id,
+        customer_account=customer_account,
         status="trialing" if trial_days else "active",
         on_behalf_of=on_behalf_of,
         transfer_data=params.get("transfer_data"),
@@ -341,7 +351,13 @@ def create_subscription(ctx: Ctx, params: Params, _: dict[str, str]) -> dict[str
 
 @route("GET", "/v1/subscriptions", SubscriptionListParams)
 def list_subscriptions(ctx: Ctx, params: Params, _: dict[str, str]) -> dict[str, Any]:
-    items = _filtered(ctx, "subscriptions", params, customer=params.get("customer"))
+    items = _filtered(
+        ctx,
+        "subscriptions",
+        params,
+        customer=params.get("customer"),
+        customer_account=params.get("customer_account"),
+    )
     status = params.get("status")
     if status and status != "all":
         items = [s for s in items if s["status"] == status]

@@ -15,6 +15,7 @@ from stripe.params.billing_portal._configuration_retrieve_params import (
 from stripe.params.billing_portal._configuration_update_params import ConfigurationUpdateParams
 from stripe.params.billing_portal._session_create_params import SessionCreateParams
 
+from platform_service.sandbox import v2_accounts
 from platform_service.sandbox.errors import StripeError, invalid_request, resource_missing
 from platform_service.sandbox.resources.accounts import diff
 from platform_service.sandbox.routing import (
@@ -256,7 +257,7 @@ def _session_configuration(ctx: Ctx, params: Params) -> dict[str, Any]:
 
 def _subscription(ctx: Ctx, sub_id: str, customer: str, param: str) -> dict[str, Any]:
     sub: dict[str, Any] = ctx.require("subscriptions", sub_id, "subscription", param=param)
-    if sub["customer"] != customer:
+    if (sub.get("customer") or sub.get("customer_account")) != customer:
         raise invalid_request(
             f"The subscription `{sub_id}` does not belong to customer `{customer}`.", param=param
         )
@@ -350,10 +351,11 @@ def create_session(ctx: Ctx, params: Params, _: dict[str, str]) -> dict[str, Any
         )
     if customer:
         ctx.require("customers", customer, "customer", param="customer")
-    elif not str(customer_account).startswith("acct_"):
-        # Accounts v2 (customer-configured Accounts) are not served yet: the id's
-        # shape is what can be checked.
-        raise invalid_request(f"No such account: '{customer_account}'", param="customer_account")
+    elif (
+        v2_accounts.customer_account(ctx.state, str(customer_account), ctx.scope.account_id) is None
+    ):
+        # Only a customer-configured Account of the scope the request acts in.
+        raise resource_missing("account", str(customer_account), param="customer_account")
     on_behalf_of = params.get("on_behalf_of")
     if on_behalf_of and (not ctx.on_platform or not ctx.state.is_connected(on_behalf_of)):
         raise invalid_request(
