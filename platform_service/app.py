@@ -118,7 +118,9 @@ def create_app(
                     rt.session_maker,
                     rt.gateway,
                     rt.after_commit,
-                    WebhookSecrets(rt.webhook_secrets, rt.connect_webhook_secrets),
+                    WebhookSecrets(
+                        rt.webhook_secrets, rt.connect_webhook_secrets, rt.thin_webhook_secrets
+                    ),
                     rt.settings.stripe_live_mode,
                 )
             ),

@@ -24,10 +24,12 @@ from platform_service.stripe.gateway import StripeGateway
 
 @dataclass(frozen=True)
 class WebhookSecrets:
-    """Signing secrets of the platform endpoint and of the Connect endpoint."""
+    """Signing secrets of the platform endpoint, the Connect endpoint and the event
+    destination that sends thin (v2) events."""
 
     platform: tuple[str, ...]
     connect: tuple[str, ...]
+    thin: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

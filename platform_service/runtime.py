@@ -67,6 +67,7 @@ class Runtime:
         redis: Redis | None = None,
         webhook_secrets: tuple[str, ...] = (),
         connect_webhook_secrets: tuple[str, ...] = (),
+        thin_webhook_secrets: tuple[str, ...] = (),
         limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
@@ -77,6 +78,7 @@ class Runtime:
         self.redis = redis
         self.webhook_secrets = webhook_secrets
         self.connect_webhook_secrets = connect_webhook_secrets
+        self.thin_webhook_secrets = thin_webhook_secrets
         self.queue: JobQueue | None = None
         self.limiter = limiter
         self.account_locks = AccountLocks(redis, prefix=f"{settings.job_queue_name}:acctlock")
@@ -112,6 +114,7 @@ class Runtime:
         sandbox = None
         webhook_secrets = settings.stripe_webhook_secrets
         connect_secrets = settings.stripe_connect_webhook_secrets
+        thin_secrets = settings.stripe_thin_webhook_secrets
         if settings.uses_local_sandbox:
             if role == "worker":
                 raise RuntimeError(
@@ -121,19 +124,28 @@ class Runtime:
             from platform_service.sandbox.server import SandboxConfig, SandboxServer
 
             webhooks: list[tuple[str, str, bool]] = []
+            destinations: list[tuple[str, str]] = []
             base = public_url or settings.public_url
             if base and role == "api":
                 webhook_secrets = webhook_secrets or (f"whsec_local_{secrets.token_hex(16)}",)
                 connect_secrets = connect_secrets or (f"whsec_local_{secrets.token_hex(16)}",)
+                thin_secrets = thin_secrets or (f"whsec_local_{secrets.token_hex(16)}",)
                 webhooks = [
                     (f"{base}/v1/webhooks/stripe", webhook_secrets[0], False),
                     (f"{base}/v1/webhooks/stripe/connect", connect_secrets[0], True),
                 ]
+                # Accounts v2 changes arrive as thin events, through an event destination.
+                destinations = [(f"{base}/v1/webhooks/stripe/thin", thin_secrets[0])]
             # Stripe's test-mode limits stay on (SandboxConfig's defaults): the embedded
             # default is where an operator first sees the service pace itself, and the
             # budget it paces to (`effective_rate_limit`, 25/s for test keys) is Stripe's.
             sandbox = SandboxServer(
-                SandboxConfig(limits=True, seed_demo=settings.sandbox_demo, webhooks=webhooks)
+                SandboxConfig(
+                    limits=True,
+                    seed_demo=settings.sandbox_demo,
+                    webhooks=webhooks,
+                    event_destinations=destinations,
+                )
             )
             sandbox.start()
             secret_key: str = sandbox.secret_key
@@ -174,6 +186,7 @@ class Runtime:
             redis=redis,
             webhook_secrets=webhook_secrets,
             connect_webhook_secrets=connect_secrets,
+            thin_webhook_secrets=thin_secrets,
             limiter=limiter,
         )
         if public_url:

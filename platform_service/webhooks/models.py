@@ -25,11 +25,17 @@ class EventStatus(StrEnum):
 class EventSource(StrEnum):
     PLATFORM = "platform"  # POST /v1/webhooks/stripe
     CONNECT = "connect"  # POST /v1/webhooks/stripe/connect
-    RECONCILE = "reconcile"  # pulled from GET /v1/events by reconciliation
+    THIN = "thin"  # POST /v1/webhooks/stripe/thin (an event destination's thin notifications)
+    RECONCILE = "reconcile"  # pulled from GET /v1/events or GET /v2/core/events by reconciliation
 
 
 class WebhookEvent(Base):
-    """One Stripe event; the unique `stripe_event_id` is the dedupe."""
+    """One Stripe event; the unique `stripe_event_id` is the dedupe.
+
+    A snapshot (v1) event is stored whole; a thin (v2) one as its notification
+    (`object` "v2.core.event": the event's id, type and related object, no data),
+    which its handlers complete by fetching the event and the object.
+    """
 
     __tablename__ = "webhook_events"
     __table_args__ = (
@@ -101,6 +107,6 @@ class ReconcileCursor(Base):
 
     __tablename__ = "webhook_reconcile_cursors"
 
-    # The connected account id, or "platform".
+    # The connected account id, "platform" (GET /v1/events) or "v2" (GET /v2/core/events).
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     listed_until: Mapped[datetime]

@@ -5,7 +5,9 @@ Two passes, both bounded so a run stays cheap against Stripe's rate limit:
     does not reliably list Connect events on the platform), each from where the
     previous listing of that account stopped (minus a margin), storing the events
     the inbox lacks and enqueueing them like delivered ones; accounts are listed
-    a bounded number per run, least recently listed first;
+    a bounded number per run, least recently listed first; when the deployment
+    uses Accounts v2, also `GET /v2/core/events` on the platform (where v2
+    accounts' events are), stored as the thin notifications that were missed;
 (b) ask the accounts domain to refetch accounts whose last sync is older than
     `reconcile_stale_after_s`.
 
@@ -17,11 +19,12 @@ arrive later) and as `platform-service reconcile`.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.accounts.service import LOST_ACCESS, sync_account, sync_stale_accounts
@@ -71,6 +74,20 @@ class ReconcileReport:
 
 
 PLATFORM_SCOPE = "platform"
+# The cursor of the platform's v2 event list (`GET /v2/core/events`).
+V2_SCOPE = "v2"
+# What a thin notification holds; a listed v2 event also has `changes` and `data`,
+# which the notification leaves to the handler's fetch.
+_NOTIFICATION_KEYS: Final = (
+    "id",
+    "object",
+    "type",
+    "created",
+    "context",
+    "livemode",
+    "reason",
+    "related_object",
+)
 
 
 async def _cursors(session_maker: SessionMaker) -> dict[str, datetime]:
@@ -103,6 +120,42 @@ def _since_for(scope: str, cursors: dict[str, datetime], now: datetime) -> datet
     return max(since, now - MAX_LOOKBACK)
 
 
+async def _uses_accounts_v2(session_maker: SessionMaker, settings: Settings) -> bool:
+    """Whether thin events can matter: v2 is the default, or some account uses it."""
+    if settings.stripe_accounts_api == "v2":
+        return True
+    async with session_maker() as session:
+        return bool(
+            await session.scalar(select(exists().where(ConnectedAccount.accounts_api == "v2")))
+        )
+
+
+async def _read(
+    listed: AsyncIterator[dict[str, Any]],
+    scope: str,
+    since: datetime,
+    report: ReconcileReport,
+    *,
+    max_events: int,
+) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    async for event in listed:
+        events.append(event)
+        if len(events) >= max_events:
+            # Stripe lists newest first: older ones in the window are left to Stripe's
+            # own delivery retries. Logged so a too-small bound shows.
+            logger.warning(
+                "reconcile: %s has over %d events since %s; read the newest only",
+                scope,
+                max_events,
+                since.isoformat(),
+            )
+            report.truncated += 1
+            break
+    report.events_seen += len(events)
+    return events
+
+
 async def _pull_events(
     session_maker: SessionMaker,
     gateway: StripeGateway,
@@ -114,29 +167,63 @@ async def _pull_events(
     max_events: int,
     live_mode: bool,
 ) -> None:
-    events: list[dict[str, Any]] = []
-    async for event in gateway.iter_events(
-        stripe_account=stripe_account, created_gte=int(since.timestamp())
-    ):
-        events.append(event)
-        if len(events) >= max_events:
-            # Stripe lists newest first: older ones in the window are left to Stripe's
-            # own delivery retries. Logged so a too-small bound shows.
-            logger.warning(
-                "reconcile: %s has over %d events since %s; read the newest only",
-                stripe_account or PLATFORM_SCOPE,
-                max_events,
-                since.isoformat(),
-            )
-            report.truncated += 1
-            break
-    report.events_seen += len(events)
+    events = await _read(
+        gateway.iter_events(stripe_account=stripe_account, created_gte=int(since.timestamp())),
+        stripe_account or PLATFORM_SCOPE,
+        since,
+        report,
+        max_events=max_events,
+    )
+    if stripe_account is not None:
+        for event in events:
+            if not event.get("account"):
+                event["account"] = stripe_account
+    await _store(session_maker, after_commit, report, events, live_mode=live_mode)
+
+
+def thin_notification(event: dict[str, Any]) -> dict[str, Any]:
+    """A listed v2 event as the thin notification its event destination would have sent."""
+    return {key: event.get(key) for key in _NOTIFICATION_KEYS}
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def _pull_v2_events(
+    session_maker: SessionMaker,
+    gateway: StripeGateway,
+    after_commit: AfterCommit,
+    report: ReconcileReport,
+    since: datetime,
+    *,
+    max_events: int,
+    live_mode: bool,
+) -> None:
+    events = await _read(
+        gateway.iter_events_v2({"created": {"gt": _rfc3339(since)}}),
+        V2_SCOPE,
+        since,
+        report,
+        max_events=max_events,
+    )
+    notifications = [thin_notification(event) for event in events]
+    await _store(session_maker, after_commit, report, notifications, live_mode=live_mode)
+
+
+async def _store(
+    session_maker: SessionMaker,
+    after_commit: AfterCommit,
+    report: ReconcileReport,
+    events: Sequence[dict[str, Any]],
+    *,
+    live_mode: bool,
+) -> None:
+    """Insert the events the inbox lacks, then queue their jobs."""
     source = EventSource.RECONCILE
     to_enqueue: list[int] = []
     async with session_maker() as session, session.begin():
         for event in events:
-            if stripe_account is not None and not event.get("account"):
-                event["account"] = stripe_account
             try:
                 recorded = await service.record(session, event, source=source, live_mode=live_mode)
             except service.WebhookRejected:
@@ -191,23 +278,38 @@ async def reconcile(
         run = ReconcileRun(started_at=now, since=since)
         session.add(run)
     accounts = await _accounts_to_scan(session_maker, cursors, max_accounts)
-    scopes: list[str | None] = [None, *accounts]
+    # (cursor scope, the connected account listed): the platform, its v2 events when
+    # the deployment uses Accounts v2, then connected accounts in rotation.
+    scopes: list[tuple[str, str | None]] = [(PLATFORM_SCOPE, None)]
+    if await _uses_accounts_v2(session_maker, settings):
+        scopes.append((V2_SCOPE, None))
+    scopes += [(account_id, account_id) for account_id in accounts]
     first_error: str | None = None
-    for stripe_account in scopes:
-        scope = stripe_account or PLATFORM_SCOPE
+    for scope, stripe_account in scopes:
         scope_since = since or _since_for(scope, cursors, now)
         report.since = min(report.since, scope_since)
         try:
-            await _pull_events(
-                session_maker,
-                gateway,
-                after_commit,
-                report,
-                stripe_account,
-                scope_since,
-                max_events=max_events,
-                live_mode=settings.stripe_live_mode,
-            )
+            if scope == V2_SCOPE:
+                await _pull_v2_events(
+                    session_maker,
+                    gateway,
+                    after_commit,
+                    report,
+                    scope_since,
+                    max_events=max_events,
+                    live_mode=settings.stripe_live_mode,
+                )
+            else:
+                await _pull_events(
+                    session_maker,
+                    gateway,
+                    after_commit,
+                    report,
+                    stripe_account,
+                    scope_since,
+                    max_events=max_events,
+                    live_mode=settings.stripe_live_mode,
+                )
         except Exception as exc:
             # One unreachable account (deauthorized, 5xx) must not stop the others; its
             # cursor stays put so the next run retries the same window.

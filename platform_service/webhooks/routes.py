@@ -1,4 +1,4 @@
-"""`POST /v1/webhooks/stripe[/connect]` (Stripe) and `/v1/webhook-events` (admin)."""
+"""`POST /v1/webhooks/stripe[/connect|/thin]` (Stripe) and `/v1/webhook-events` (admin)."""
 
 from __future__ import annotations
 
@@ -57,8 +57,9 @@ DELIVERY_ERRORS = documented(
     responses={
         400: error_response(
             400,
-            "Refused: a missing or wrong `Stripe-Signature`, a body that is not a Stripe event, "
-            "or a live-mode event sent to a test-mode service.",
+            "Refused: a missing or wrong `Stripe-Signature`, a body that is not the kind of "
+            "Stripe event this endpoint takes (snapshot or thin), or a live-mode event sent to "
+            "a test-mode service.",
             code="invalid_signature",
             message="The Stripe-Signature header does not match any configured secret.",
         ),
@@ -122,6 +123,30 @@ class StripeWebhookController(Controller):
         ingress = webhook_ingress
         recorded = await service.receive(
             ingress, body, stripe_signature, ingress.secrets.connect, EventSource.CONNECT
+        )
+        return _ack(recorded)
+
+    @post(
+        "/thin",
+        operation_id="ReceiveThinEvent",
+        summary="Thin (v2) event notifications (event destination)",
+        description="Stripe's deliveries for the platform's event destination with thin "
+        "payloads (`v2.core.event` notifications, e.g. `v2.core.account[requirements].updated`): "
+        "they name the event and its related object but carry no data. Verified, stored once "
+        "(a redelivery answers 200 with `duplicate: true`) and handled by a job that fetches "
+        "the event and the object from Stripe. Snapshot events are refused here.",
+        status_code=HTTP_200_OK,
+        **DELIVERY_ERRORS,
+    )
+    async def receive_thin(
+        self,
+        body: RawBody,
+        webhook_ingress: WebhookIngressDep,
+        stripe_signature: SignatureHeader = None,
+    ) -> WebhookAck:
+        ingress = webhook_ingress
+        recorded = await service.receive(
+            ingress, body, stripe_signature, ingress.secrets.thin, EventSource.THIN
         )
         return _ack(recorded)
 

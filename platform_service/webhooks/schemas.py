@@ -37,24 +37,40 @@ class WebhookEventOut(Output, kw_only=True):
         str, msgspec.Meta(description="Stripe's event id.", examples=["evt_1Nv0FGQ9RKHgCVdK"])
     ]
     type: Annotated[
-        str, msgspec.Meta(description="Stripe's event type.", examples=["account.updated"])
+        str,
+        msgspec.Meta(
+            description="Stripe's event type.",
+            examples=["account.updated", "v2.core.account[requirements].updated"],
+        ),
     ]
     account_id: Annotated[
-        str | None, msgspec.Meta(description="The connected account (Connect events).")
+        str | None,
+        msgspec.Meta(
+            description="The connected account: a Connect event's `account`; for a thin event, "
+            "its related Accounts v2 account, else its `context`."
+        ),
     ] = None
     livemode: bool
     source: Annotated[
         str,
         msgspec.Meta(
-            description="How it arrived: the `platform` or `connect` endpoint, or `reconcile` "
-            "(fetched from Stripe's event list after a missed delivery)."
+            description="How it arrived: the `platform` or `connect` endpoint, the `thin` "
+            "endpoint (an event destination's thin v2 notifications), or `reconcile` (fetched "
+            "from Stripe's event list after a missed delivery)."
         ),
     ]
     created: Annotated[datetime, msgspec.Meta(description="When Stripe created the event.")]
     object_id: Annotated[
-        str | None, msgspec.Meta(description="The id of the object the event is about.")
+        str | None,
+        msgspec.Meta(
+            description="The id of the object the event is about (a thin event's "
+            "`related_object.id`)."
+        ),
     ] = None
-    object_type: str | None = None
+    object_type: Annotated[
+        str | None,
+        msgspec.Meta(description="Its type.", examples=["account", "v2.core.account"]),
+    ] = None
     status: Annotated[EventStatusName, msgspec.Meta(description="Where its handling stands.")]
     stale: Annotated[
         bool,
@@ -71,7 +87,10 @@ class WebhookEventOut(Output, kw_only=True):
     processed_at: datetime | None = None
     payload: Annotated[
         dict[str, Any] | None,
-        msgspec.Meta(description="The event as Stripe sent it (portal URLs scrubbed)."),
+        msgspec.Meta(
+            description="The event as Stripe sent it (portal URLs scrubbed); for a thin event, "
+            "the notification, which names the event and its object without their data."
+        ),
     ] = None
 
 

@@ -2,7 +2,10 @@
 
 The shape follows Stripe's advice and STYLE habit 2: a delivery is verified,
 recorded under its unique event id, acknowledged, and processed later by a job
-that commits the handlers' effects together with the `processed` stamp. Jobs
+that commits the handlers' effects together with the `processed` stamp.
+Snapshot (v1) events and thin (v2) event notifications share the table, the
+writer, the jobs, replay and the sweep; they differ only in how a delivery is
+verified and where its account, object and time are read (`event_values`). Jobs
 are enqueued only after the row is committed (`AfterCommit`, `durable=False`:
 the pending row with its `enqueued_at` stamp is its own outbox); `sweep`
 catches the ones whose enqueue never happened (a crash between commit and
@@ -49,6 +52,13 @@ PROCESS_JOB = "process_webhook_event"
 SCRUBBED = "[scrubbed]"
 # Types whose `data.object.url` opens a customer's portal without a login.
 _URL_BEARING_TYPES = frozenset({"billing_portal.session.created"})
+# The `object` of a thin event notification (and of the v2 event it points to).
+THIN_OBJECT = "v2.core.event"
+# A thin event whose related object is an Accounts v2 account is about that account.
+V2_ACCOUNT_OBJECT = "v2.core.account"
+# An Accounts v2 account is the v1 account seen through another API: its events share
+# one per-object version row, so v1 and v2 handlers of one account run one at a time.
+_SAME_OBJECT_AS = {V2_ACCOUNT_OBJECT: "account"}
 
 # A handler run longer than this counts as a failure (and is retried) instead of
 # holding the event's row lock until arq's own job timeout kills it silently.
@@ -78,11 +88,18 @@ class WebhookNotConfigured(ServiceError):
 
 
 def verify(
-    gateway: StripeGateway, payload: bytes, sig_header: str | None, secrets: Sequence[str]
+    gateway: StripeGateway,
+    payload: bytes,
+    sig_header: str | None,
+    secrets: Sequence[str],
+    *,
+    thin: bool = False,
 ) -> dict[str, Any]:
-    """The verified event, or the service error that answers the delivery."""
+    """The verified event (a thin notification when `thin`), or the service error that
+    answers the delivery."""
+    parse = gateway.parse_thin_event if thin else gateway.construct_event
     try:
-        return gateway.construct_event(payload, sig_header, secrets)
+        return parse(payload, sig_header, secrets)
     except StripeGatewayError as exc:
         if exc.code == "no_secret":
             raise WebhookNotConfigured(
@@ -93,8 +110,9 @@ def verify(
                 "Missing Stripe-Signature header.", code="missing_signature"
             ) from exc
         if exc.code == "invalid_payload":
+            expected = "thin event notification (v2.core.event)" if thin else "snapshot event"
             raise WebhookRejected(
-                "The payload is not a Stripe event.", code="invalid_payload"
+                f"The payload is not a Stripe {expected}.", code="invalid_payload"
             ) from exc
         raise WebhookRejected(
             "The Stripe-Signature header does not match any configured secret."
@@ -156,20 +174,63 @@ def _insert(session: AsyncSession) -> Any:
     return sqlite.insert
 
 
+@dataclass(frozen=True)
+class _Subject:
+    """What an event is about, as the inbox's columns hold it."""
+
+    account_id: str | None
+    created: datetime
+    object_id: str | None
+    object_type: str | None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _subject(event: dict[str, Any]) -> _Subject:
+    if event.get("object") != THIN_OBJECT:
+        obj = (event.get("data") or {}).get("object") or {}
+        return _Subject(
+            account_id=event.get("account"),
+            created=datetime.fromtimestamp(int(event.get("created") or 0), UTC),
+            object_id=_text(obj.get("id")),
+            object_type=_text(obj.get("object")),
+        )
+    # A thin notification names its object instead of carrying it; its `context` is the
+    # connected account it happened on (none for the platform's own objects, which v2
+    # accounts are: the account is then the related object itself).
+    related = event.get("related_object") or {}
+    object_id, object_type = _text(related.get("id")), _text(related.get("type"))
+    try:
+        created = datetime.fromisoformat(str(event.get("created")))
+    except ValueError as exc:
+        raise WebhookRejected(
+            "The event's created is not an ISO 8601 time.", code="invalid_payload"
+        ) from exc
+    return _Subject(
+        account_id=object_id if object_type == V2_ACCOUNT_OBJECT else _text(event.get("context")),
+        created=(created if created.tzinfo else created.replace(tzinfo=UTC)).astimezone(UTC),
+        object_id=object_id,
+        object_type=object_type,
+    )
+
+
 def event_values(event: dict[str, Any], *, source: EventSource, live_mode: bool) -> dict[str, Any]:
-    """The row a delivery stores (`ingest.COLUMNS`); WebhookRejected for a wrong mode."""
+    """The row a delivery stores (`ingest.COLUMNS`), from a snapshot event or a thin
+    notification; WebhookRejected for a wrong mode or a value no column holds."""
     status = initial_status(event, live_mode=live_mode)
-    obj = (event.get("data") or {}).get("object") or {}
+    subject = _subject(event)
     now = utcnow()
     values = {
         "stripe_event_id": str(event["id"]),
         "type": str(event.get("type")),
-        "account_id": event.get("account"),
+        "account_id": subject.account_id,
         "livemode": bool(event.get("livemode")),
         "source": source.value,
-        "created": datetime.fromtimestamp(int(event.get("created") or 0), UTC),
-        "object_id": str(obj["id"]) if obj.get("id") is not None else None,
-        "object_type": str(obj["object"]) if obj.get("object") is not None else None,
+        "created": subject.created,
+        "object_id": subject.object_id,
+        "object_type": subject.object_type,
         "payload": scrub(event),
         "status": status.value,
         "stale": False,
@@ -216,9 +277,10 @@ async def receive(
     secrets: Sequence[str],
     source: EventSource,
 ) -> Recorded:
-    """Verify and store one webhook delivery, committed (with concurrent ones) before it
-    returns; its job is queued by then."""
-    event = verify(ingress.gateway, payload, sig_header, secrets)
+    """Verify and store one webhook delivery (a thin notification for `EventSource.THIN`),
+    committed (with concurrent ones) before it returns; its job is queued by then."""
+    thin = source is EventSource.THIN
+    event = verify(ingress.gateway, payload, sig_header, secrets, thin=thin)
     values = event_values(event, source=source, live_mode=ingress.live_mode)
     writer = ingest.writer_for(ingress.session_maker, ingress.after_commit, PROCESS_JOB)
     row_id = await writer.store(values)
@@ -245,7 +307,8 @@ class Outcome:
 def _object_key(row: WebhookEvent) -> str | None:
     if row.object_id is None:
         return None
-    return f"{row.account_id or 'platform'}/{row.object_type or '?'}/{row.object_id}"
+    kind = row.object_type or "?"
+    return f"{row.account_id or 'platform'}/{_SAME_OBJECT_AS.get(kind, kind)}/{row.object_id}"
 
 
 async def _note_object_version(session: AsyncSession, row: WebhookEvent) -> bool:

@@ -83,6 +83,7 @@ async def contract() -> AsyncIterator[Contract]:
                 # 503 by design, which would hide how they answer what Schemathesis sends.
                 stripe_webhook_secrets=(PLATFORM_SECRET,),
                 stripe_connect_webhook_secrets=("whsec_contract_connect",),
+                stripe_thin_webhook_secrets=("whsec_contract_thin",),
             )
             runtime = Runtime.build(settings, role="api")
             server, task, url = await serve_app(create_app(settings, runtime=runtime))
