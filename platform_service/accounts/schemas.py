@@ -211,7 +211,7 @@ class Account(Output, kw_only=True):
     )
     charge_model: ChargeModelField
     account_kind: AccountKindField
-    accounts_api: AccountsApiField = "v1"
+    accounts_api: AccountsApiField
     metadata: Annotated[
         dict[str, str], msgspec.Meta(description="The platform's key-value pairs.")
     ] = msgspec.field(default_factory=dict)
@@ -308,7 +308,7 @@ class AccountImportOut(Output, kw_only=True):
         str, msgspec.Meta(description="`queued`, `running`, `succeeded` or `failed`.")
     ]
     charge_model: ChargeModel
-    accounts_api: AccountsApiField = "v1"
+    accounts_api: AccountsApiField
     seen: Annotated[int, msgspec.Meta(description="Accounts read from Stripe so far.")]
     created: Annotated[int, msgspec.Meta(description="Accounts new to the service.")]
     updated: Annotated[int, msgspec.Meta(description="Accounts the service knew, refreshed.")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -15,7 +15,7 @@ from litestar.response import Redirect
 from platform_service.accounts import service as accounts
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.onboarding import OnboardingStatus, create_onboarding_link
-from platform_service.accounts.schemas import STRIPE_COUNTRIES, AccountCreate
+from platform_service.accounts.schemas import STRIPE_COUNTRIES, AccountCreate, AccountUpdate
 from platform_service.branding.service import effective_branding_for
 from platform_service.deps import AfterCommitDep, DbSession, GatewayDep, PublicUrlDep, SettingsDep
 from platform_service.errors import ServiceError
@@ -222,7 +222,7 @@ class AccountPagesController(Controller):
                 "account": accounts.account_out(row),
                 "branding": branding,
                 "portal": portal,
-                "notice": notice if notice in ("refreshed",) else None,
+                "notice": notice if notice in ("refreshed", "moved") else None,
                 "error": (error or "")[:80] or None,
             },
         )
@@ -242,6 +242,31 @@ class AccountPagesController(Controller):
             lambda: accounts.sync_account(db_session, gateway, account_id, actor=caller.actor),
             back=f"/ui/accounts/{account_id}",
             notice="refreshed",
+        )
+
+    @post("/{account_id:str}/accounts-api", status_code=303)
+    async def move_accounts_api(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        gateway: GatewayDep,
+        account_id: FromPath[str],
+        data: FormData,
+    ) -> Redirect:
+        """Move the account to the other Stripe Accounts API (`PATCH accounts_api`)."""
+        caller = admin_caller(request)
+        target: Literal["v1", "v2"] = "v2" if data.get("accounts_api") == "v2" else "v1"
+        return await act(
+            db_session,
+            lambda: accounts.update_account(
+                db_session,
+                gateway,
+                account_id,
+                AccountUpdate(accounts_api=target),
+                actor=caller.actor,
+            ),
+            back=f"/ui/accounts/{account_id}",
+            notice="moved",
         )
 
     @post("/{account_id:str}/onboarding-link", status_code=303)

@@ -240,6 +240,49 @@ async def test_create_a_seller_and_complete_onboarding_in_the_sandbox(
     await page.context.close()
 
 
+async def test_a_seller_on_accounts_v2_and_moving_one_from_v1(console: Console, walk: Walk) -> None:
+    """The operator picks Accounts v2 for a new seller, onboards it through a v2 account
+    link, and moves an existing v1 seller to v2 from its page."""
+    page = await sign_in(walk, console, console.admin_key, check=False)
+    await page.goto(f"{console.url}/ui/accounts/new")
+    ref = f"console_{secrets.token_hex(6)}"
+    await page.get_by_label(walk.t("External reference", "Référence externe")).fill(ref)
+    await page.get_by_label(walk.t("Email", "Adresse e-mail")).fill("owner@v2.example")
+    await page.get_by_label(walk.t("Country", "Pays"), exact=True).select_option("FR")
+    await page.get_by_label(walk.t("Business name", "Nom de l'entreprise")).fill("Atelier V2")
+    api_choice = page.get_by_label(walk.t("Stripe Accounts API", "API des comptes Stripe"))
+    assert await api_choice.input_value() == "v1"  # the deployment's default
+    await api_choice.select_option("v2")
+    await walk.check(page, "new-seller-v2")
+    async with page.expect_response(lambda r: r.request.method == "POST") as answered:
+        await page.get_by_test_id("create-seller").click()
+    assert (await answered.value).status == 200
+    [account] = (await console.api.get("/v1/accounts", params={"q": ref})).json()["data"]
+    assert account["accounts_api"] == "v2"
+
+    await page.get_by_test_id("open-onboarding").click()
+    await page.wait_for_url(f"{console.sandbox.url}/_sandbox/pages/onboarding/*")
+    await page.get_by_test_id("complete").click()
+    await page.wait_for_url(f"{console.url}/ui/accounts/{account['id']}")
+    status = page.get_by_test_id("onboarding-status")
+    assert await status.get_attribute("data-status") == "active"
+    assert "/v2/core/accounts" in await page.get_by_test_id("accounts-api").inner_text()
+    await walk.check(page, "account-v2")
+
+    # A seller created on v1 moves to v2 from its page; the API says so after.
+    moving = await console.new_account(f"Moving {walk.language}")
+    await page.goto(f"{console.url}/ui/accounts/{moving}")
+    assert "/v1/accounts" in await page.get_by_test_id("accounts-api").inner_text()
+    async with page.expect_response(lambda r: r.url.endswith("/accounts-api")) as moved:
+        await page.get_by_test_id("move-accounts-api").click()
+    assert (await moved.value).status == 303
+    await page.wait_for_url(f"**/ui/accounts/{moving}?notice=moved")
+    assert "/v2/core/accounts" in await page.get_by_test_id("accounts-api").inner_text()
+    await walk.check(page, "account-moved-to-v2")
+    assert (await console.api.get(f"/v1/accounts/{moving}")).json()["accounts_api"] == "v2"
+    await page.context.close()
+
+
 # -- webhook inbox --------------------------------------------------------------------------
 
 
