@@ -124,20 +124,23 @@ async def wait_for(stack: Stack, account_id: str, status: str) -> dict[str, Any]
 
 
 def account_calls(stack: Stack, since: int, account_id: str) -> list[str]:
-    """The Stripe endpoints the service called about `account_id` since `since`."""
+    """The Stripe calls about `account_id` since `since`, as "METHOD /path STATUS"."""
     return [
-        f"{r['method']} {r['path']}"
+        f"{r['method']} {r['path']} {r['status']}"
         for r in sandbox_requests(stack.sandbox, since)
         if account_id in r["path"] or (r.get("params") or {}).get("account") == account_id
     ]
 
 
 def assert_on_api(calls: list[str], api: str) -> None:
+    """Every account call went to `api`, and the sandbox, which checks each request against
+    the SDK's params types of its API version, refused none."""
     assert calls, "the service made no call about the account"
     if api == "v2":
         assert all(" /v2/core/" in call for call in calls), calls
     else:
         assert not [call for call in calls if " /v2/" in call], calls
+    assert all(int(call.rsplit(" ", 1)[1]) < 400 for call in calls), calls
 
 
 def stripe_branding(stack: Stack, api: str, account_id: str) -> dict[str, Any]:
@@ -313,7 +316,7 @@ async def _bulk_journey(stack: Stack, api: str) -> None:
     assert len(mine) == 1000
     assert set(mine.values()) == {1}
     writes = [
-        f"{r['method']} {r['path']}"
+        f"{r['method']} {r['path']} {r['status']}"
         for r in sandbox_requests(stack.sandbox, since)
         if r["method"] == "POST" and (r.get("idempotency_key") or "").find(job_id) >= 0
     ]
@@ -389,3 +392,154 @@ async def _processed(
             return row
         await asyncio.sleep(0.05)
     raise AssertionError(f"no processed event for {account_id}: {row}")
+
+
+@contextlib.asynccontextmanager
+async def deployment_on(
+    stack: Stack, pg_url: str, accounts_api: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Another service on the same database and sandbox, with STRIPE_ACCOUNTS_API set."""
+    settings = make_settings(
+        database_url=pg_url,
+        stripe_api_base=stack.sandbox.url,
+        stripe_secret_key=stack.sandbox.secret_key,
+        rate_limit_ops_per_s=2000.0,
+        stripe_accounts_api=accounts_api,
+    )
+    runtime = Runtime.build(settings, role="api")
+    server, task, url = await serve_app(create_app(settings, runtime=runtime))
+    runtime.public_url = url
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=60, headers=stack.headers) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await task
+        await runtime.aclose()
+
+
+async def test_the_deployments_accounts_api_is_the_default_and_one_seller_can_differ(
+    stack: Stack, pg_url: str
+) -> None:
+    async with deployment_on(stack, pg_url, "v2") as v2_deployment:
+        resp = await v2_deployment.post("/v1/accounts", json=new_account())
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["accounts_api"] == "v2"
+        since = log_position(stack.sandbox)
+        resp = await v2_deployment.post("/v1/accounts", json=new_account(accounts_api="v1"))
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["accounts_api"] == "v1"
+        creations = [
+            r["path"]
+            for r in sandbox_requests(stack.sandbox, since)
+            if r["method"] == "POST" and r["path"] in ("/v1/accounts", "/v2/core/accounts")
+        ]
+        assert creations == ["/v1/accounts"]
+    bad = await stack.client.post(
+        "/v1/accounts", json=new_account(accounts_api="v3"), headers=stack.headers
+    )
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["error"]["param"] == "accounts_api"
+
+
+async def test_a_v1_seller_moves_to_v2_once_stripe_serves_it_there(stack: Stack) -> None:
+    faults = f"{stack.sandbox.url}/_sandbox/faults"
+    # Stripe takes a while to serve a v1 account on /v2/core/accounts (minutes; here 2 s).
+    httpx.post(faults, json={"v2_ready_delay_s": 2}).raise_for_status()
+    try:
+        seller = await active_seller(stack, "v1")
+    finally:
+        httpx.post(faults, json={"v2_ready_delay_s": 0}).raise_for_status()
+    url = f"/v1/accounts/{seller['id']}"
+    early = await stack.client.patch(url, json={"accounts_api": "v2"}, headers=stack.headers)
+    assert early.status_code == 409, early.text
+    assert early.json()["error"]["code"] == "account_not_on_v2_yet"
+    assert early.headers["retry-after"] == "60"
+    unchanged = (await stack.client.get(url, headers=stack.headers)).json()
+    assert unchanged["accounts_api"] == "v1"
+    # Stripe's v2.core.account.created says when it is there; it lands in the inbox.
+    created: list[dict[str, Any]] = []
+    for _ in range(200):
+        resp = await stack.client.get(
+            "/v1/webhook-events",
+            params={"account_id": seller["id"], "type": "v2.core.account.created"},
+            headers=stack.headers,
+        )
+        created = resp.json()["data"]
+        if created:
+            break
+        await asyncio.sleep(0.05)
+    assert created and created[0]["source"] == "thin"
+    moved = await stack.client.patch(url, json={"accounts_api": "v2"}, headers=stack.headers)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["accounts_api"] == "v2"
+    assert moved.json()["onboarding"]["status"] == "active"  # read back through v2
+    # From now on its branding goes to configuration.merchant.branding.
+    since = log_position(stack.sandbox)
+    resp = await stack.client.patch(
+        f"{url}/branding", json={"button_color": "#0B6E4F"}, headers=stack.headers
+    )
+    assert resp.status_code == 200, resp.text
+    assert_on_api(account_calls(stack, since, seller["id"]), "v2")
+    assert stripe_branding(stack, "v2", seller["id"])["primary_color"] == "#0B6E4F"
+    audit = (
+        await stack.client.get(
+            "/v1/audit-events", params={"account_id": seller["id"]}, headers=stack.headers
+        )
+    ).json()["data"]
+    assert any(
+        e["action"] == "account.updated"
+        and e["before"]["accounts_api"] == "v1"
+        and e["after"]["accounts_api"] == "v2"
+        for e in audit
+    )
+
+
+async def test_an_import_on_v2_takes_the_sellers_and_leaves_customer_accounts(
+    stack: Stack,
+) -> None:
+    async with events_paused(stack):
+        sellers = [
+            stack.stripe.v2.core.accounts.create(
+                {
+                    "display_name": f"Imported {n}",
+                    "contact_email": f"imported{n}@example.com",
+                    "identity": {"country": "fr"},
+                    "dashboard": "express",
+                    "configuration": {
+                        "merchant": {"capabilities": {"card_payments": {"requested": True}}}
+                    },
+                    "metadata": {"platform_charge_model": "destination"},
+                }
+            ).id
+            for n in range(3)
+        ]
+        customer = stack.stripe.v2.core.accounts.create(
+            {"contact_email": "buyer@example.com", "configuration": {"customer": {}}}
+        ).id
+        resp = await stack.client.post(
+            "/v1/accounts/import", json={"accounts_api": "v2"}, headers=stack.headers
+        )
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["accounts_api"] == "v2"
+        run: dict[str, Any] = {}
+        for _ in range(300):
+            run = (
+                await stack.client.get(
+                    f"/v1/accounts/imports/{resp.json()['id']}", headers=stack.headers
+                )
+            ).json()
+            if run["status"] in ("succeeded", "failed"):
+                break
+            await asyncio.sleep(0.05)
+        assert run["status"] == "succeeded", run
+    for account_id in sellers:
+        account = (
+            await stack.client.get(f"/v1/accounts/{account_id}", headers=stack.headers)
+        ).json()
+        assert account["accounts_api"] == "v2"
+        assert account["charge_model"] == "destination"
+        assert account["country"] == "FR"
+        assert account["account_kind"] == "express"
+    missing = await stack.client.get(f"/v1/accounts/{customer}", headers=stack.headers)
+    assert missing.status_code == 404
