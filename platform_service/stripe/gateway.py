@@ -603,13 +603,16 @@ class StripeGateway:
         return await self._write("v2.accounts.update", account_id, send, idempotency_key, landed)
 
     async def iter_accounts_v2(
-        self, params: V2AccountListParams | None = None
+        self, params: V2AccountListParams | None = None, *, stripe_context: str | None = None
     ) -> AsyncIterator[JSON]:
-        """Iterate over every Accounts v2 account, following `next_page_url`."""
+        """Iterate over every Accounts v2 account (of `stripe_context`, e.g. the customer
+        Accounts of a connected account), following `next_page_url`."""
         first: V2AccountListParams = {"limit": _PAGE_LIMIT, **(params or {})}
+        options = self._context_options(stripe_context)
         async for account in self._paginate_v2(
             "v2.accounts.list",
-            partial(self._client.v2.core.accounts.list_async, first, self._options(None)),
+            partial(self._client.v2.core.accounts.list_async, first, options),
+            options,
         ):
             yield account
 
@@ -643,14 +646,19 @@ class StripeGateway:
     async def iter_events_v2(self, params: V2EventListParams | None = None) -> AsyncIterator[JSON]:
         """Iterate over v2 events (newest first), following `next_page_url`."""
         first: V2EventListParams = {"limit": _PAGE_LIMIT, **(params or {})}
+        options = self._options(None)
         async for event in self._paginate_v2(
             "v2.events.list",
-            partial(self._client.v2.core.events.list_async, first, self._options(None)),
+            partial(self._client.v2.core.events.list_async, first, options),
+            options,
         ):
             yield event
 
     async def _paginate_v2(
-        self, operation: str, first_page: Callable[[], Awaitable[Any]]
+        self,
+        operation: str,
+        first_page: Callable[[], Awaitable[Any]],
+        options: stripe.RequestOptions,
     ) -> AsyncIterator[JSON]:
         # v2 lists page by an opaque `next_page_url`; each page goes through
         # `_call` (rate limiter, metrics, error mapping) like v1's pages.
@@ -662,7 +670,7 @@ class StripeGateway:
             if not url or not page.data:
                 return
             response = await self._call(
-                operation, None, partial(self._client.raw_request_async, "get", url)
+                operation, None, partial(self._client.raw_request_async, "get", url, **options)
             )
             page = self._client.deserialize(response, api_mode="V2")
 

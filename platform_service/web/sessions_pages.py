@@ -36,7 +36,8 @@ SELLER_KEY: Final = ACCOUNT_KEY
 PICKER_SIZE: Final = 50
 # Platform pages read per picker page while looking for the seller's customers.
 PLATFORM_PAGES: Final = 10
-CUSTOMER_ID: Final = re.compile(r"cus_[A-Za-z0-9]+")
+# A Customer (cus_…), or a customer Account of Accounts v2 (acct_…).
+CUSTOMER_ID: Final = re.compile(r"(cus|acct)_[A-Za-z0-9]+")
 EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+")
 
 
@@ -76,6 +77,32 @@ async def sellers_customers(
     return found, cursor
 
 
+async def sellers_customer_accounts(
+    gateway: StripeGateway, account_id: str, home: str | None, *, email: str | None
+) -> list[JSON]:
+    """Up to `PICKER_SIZE` of the seller's customer Accounts (Accounts v2), shaped like
+    Customers for the picker: in the seller's context for direct charges, else the
+    platform's tagged with the seller's id (the rule `check_sellers_customer` applies)."""
+    found: list[JSON] = []
+    scanned = 0
+    listed = gateway.iter_accounts_v2({"applied_configurations": ["customer"]}, stripe_context=home)
+    async for customer in listed:
+        scanned += 1
+        mine = home is not None or (customer.get("metadata") or {}).get(SELLER_KEY) == account_id
+        wanted = email is None or str(customer.get("contact_email") or "").lower() == email.lower()
+        if mine and wanted and not customer.get("closed"):
+            found.append(
+                {
+                    "id": customer["id"],
+                    "name": customer.get("display_name"),
+                    "email": customer.get("contact_email"),
+                }
+            )
+        if len(found) >= PICKER_SIZE or scanned >= PLATFORM_PAGES * 100:
+            break
+    return found
+
+
 class PortalSessionPagesController(Controller):
     path = "/ui/accounts/{account_id:str}/portal-session"
     include_in_schema = False
@@ -107,6 +134,12 @@ class PortalSessionPagesController(Controller):
                 customers, next_cursor = await sellers_customers(
                     gateway, account_id, home, starting_after=cursor, email=wanted or None
                 )
+                if accounts.api_of(row) == "v2" and cursor is None:
+                    # A platform on Accounts v2 has customer Accounts too (first page only:
+                    # v2 lists page by opaque tokens, the email narrows the rest).
+                    customers += await sellers_customer_accounts(
+                        gateway, account_id, home, email=wanted or None
+                    )
             except StripeGatewayError as exc:
                 stripe_error = exc.code or exc.kind.value
         return page(
@@ -141,19 +174,27 @@ class PortalSessionPagesController(Controller):
             return Redirect(f"{back}?error=customer_missing", status_code=303)
         row = await accounts.get_account(db_session, account_id)
         home = (await effective_branding_for(db_session, row)).call.stripe_account
+        v2_customer = customer.startswith("acct_")
+        who = (
+            PortalSessionCreate(customer_account=customer)
+            if v2_customer
+            else PortalSessionCreate(customer=customer)
+        )
         try:
             # Only the seller's own customer, by the API's rule (`check_sellers_customer`),
             # whoever is signed in: the page is the seller's.
             if home is None:
-                await check_sellers_customer(gateway, account_id, customer, None)
-            elif (await gateway.retrieve_customer(customer, stripe_account=home)).get("deleted"):
+                await check_sellers_customer(
+                    gateway, account_id, who.customer, who.customer_account
+                )
+            elif not await _customer_on(gateway, customer, home):
                 return Redirect(f"{back}?error=customer_not_found", status_code=303)
             async with db_session.begin_nested():
                 opened = await create_portal_session(
                     db_session,
                     gateway,
                     account_id,
-                    PortalSessionCreate(customer=customer),
+                    who,
                     allowed_hosts=settings.allowed_return_hosts,
                     actor=caller.actor,
                     nonce=secrets.token_hex(12),
@@ -166,3 +207,13 @@ class PortalSessionPagesController(Controller):
             return Redirect(f"{back}?error={code}", status_code=303)
         # The Location header is a bearer link: nothing may keep a copy of this answer.
         return Redirect(opened.url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+async def _customer_on(gateway: StripeGateway, customer: str, home: str) -> bool:
+    """Whether `customer` (a Customer or a customer Account) is a live customer of `home`."""
+    if customer.startswith("acct_"):
+        found = await gateway.retrieve_account_v2(
+            customer, include=("configuration.customer",), stripe_context=home
+        )
+        return bool((found.get("configuration") or {}).get("customer")) and not found.get("closed")
+    return not (await gateway.retrieve_customer(customer, stripe_account=home)).get("deleted")

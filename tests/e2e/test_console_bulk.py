@@ -334,7 +334,11 @@ async def test_a_job_by_csv_upload_refuses_bad_files_and_retries_its_failed_item
 
 
 async def ready_account(
-    console: Console, stripe_client: stripe.StripeClient, name: str, charge_model: str
+    console: Console,
+    stripe_client: stripe.StripeClient,
+    name: str,
+    charge_model: str,
+    accounts_api: str = "v1",
 ) -> str:
     """An onboarded account of `charge_model` whose portal configuration is on Stripe."""
     resp = await console.api.post(
@@ -345,6 +349,7 @@ async def ready_account(
             "country": "FR",
             "business_name": name,
             "charge_model": charge_model,
+            "accounts_api": accounts_api,
         },
     )
     assert resp.status_code == 201, resp.text
@@ -414,6 +419,58 @@ async def test_a_seller_opens_a_portal_session_for_their_customer(
     # Another seller's picker is a 404.
     answer = await page.goto(f"{console.url}/ui/accounts/{other}/portal-session")
     assert answer is not None and answer.status == 404
+    await page.context.close()
+
+
+@pytest.mark.parametrize("charge_model", ["direct", "destination_on_behalf_of"])
+async def test_a_v2_seller_opens_the_portal_of_a_customer_account(
+    console: Console, walk: Walk, sandbox_client: stripe.StripeClient, charge_model: str
+) -> None:
+    """On Accounts v2 a customer is an Account (`customer_account`): the picker lists the
+    seller's, in its context for direct charges, tagged with its id on the platform."""
+    own = await ready_account(
+        console, sandbox_client, f"V2 {walk.language}", charge_model, accounts_api="v2"
+    )
+    home: Any = {"stripe_context": own} if charge_model == "direct" else {}
+    tag = {} if home else {"metadata": {"platform_account_id": own}}
+    mine = sandbox_client.v2.core.accounts.create(
+        {
+            "display_name": "Ada Lovelace",
+            "contact_email": "ada@v2.example",
+            "configuration": {"customer": {}},
+            **tag,
+        },
+        home,
+    )
+    stranger = sandbox_client.v2.core.accounts.create(
+        {"display_name": "Grace Hopper", "configuration": {"customer": {}}}
+    )
+    page = await sign_in(walk, console, await console.key("seller", own), check=False)
+    await page.goto(f"{console.url}/ui/accounts/{own}/portal-session")
+    options = await page.get_by_test_id("customer").locator("option").all_inner_texts()
+    assert any(mine.id in o and "Ada Lovelace" in o for o in options), options
+    assert not any(stranger.id in o for o in options)
+    await walk.check(page, f"portal-session-v2-{charge_model}")
+
+    await page.evaluate(
+        """id => { const f = document.querySelector('[data-testid=portal-session-form]');
+        f.querySelector('select').add(new Option(id, id, true, true)); }""",
+        stranger.id,
+    )
+    await post_and_land(page, "open-portal")
+    assert page.url.endswith("error=customer_not_found")
+
+    await page.get_by_test_id("customer").select_option(mine.id)
+    async with page.expect_response(lambda r: r.request.method == "POST") as answered:
+        await page.get_by_test_id("open-portal").click()
+    assert (await answered.value).status == 303
+    await page.wait_for_url(f"{console.sandbox.url}/_sandbox/pages/portal/*")
+    events = (
+        await console.api.get(
+            "/v1/audit-events", params={"action": "portal_session.created", "account_id": own}
+        )
+    ).json()["data"]
+    assert [e["after"]["customer_account"] for e in events] == [mine.id]
     await page.context.close()
 
 
