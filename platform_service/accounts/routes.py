@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, Response, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
@@ -118,7 +118,7 @@ class AccountController(Controller):
         guards=[admin_only],
         summary="List accounts, newest first",
         description="Keyset pages: pass the last `id` of a page as `starting_after` for the "
-        "next; filters combine. `q` matches part of the business name, email or external_ref, or a whole account id.",
+        "next; filters combine. `q` matches part of the business name, email or external_ref, or a whole account id; `accounts_api=v1` lists the sellers a platform moving to Accounts v2 has left to move.",
         **documented(ADMIN, PARAMS),
     )
     async def list_accounts(
@@ -130,6 +130,10 @@ class AccountController(Controller):
         charge_model: FromQuery[ChargeModel | None] = None,
         country: Annotated[str | None, Parameter(min_length=2, max_length=2)] = None,
         q: Annotated[str | None, Parameter(min_length=1, max_length=200)] = None,
+        accounts_api: Annotated[
+            Literal["v1", "v2"] | None,
+            Parameter(description="Only the accounts on this Stripe Accounts API."),
+        ] = None,
     ) -> AccountList:
         page = await service.list_accounts(
             db_session,
@@ -139,6 +143,7 @@ class AccountController(Controller):
             charge_model=charge_model.value if charge_model else None,
             country=country,
             q=q,
+            accounts_api=accounts_api,
         )
         return AccountList(data=[service.account_out(r) for r in page.rows], has_more=page.has_more)
 

@@ -463,9 +463,12 @@ async def list_accounts(
     charge_model: str | None = None,
     country: str | None = None,
     q: str | None = None,
+    accounts_api: str | None = None,
 ) -> Page[ConnectedAccount]:
     """Newest first, keyset-paginated on `seq`."""
     stmt = select(ConnectedAccount)
+    if accounts_api is not None:
+        stmt = stmt.where(ConnectedAccount.accounts_api == accounts_api)
     if status is not None:
         stmt = stmt.where(ConnectedAccount.status == status)
     if charge_model is not None:

@@ -493,6 +493,22 @@ async def test_a_v1_seller_moves_to_v2_once_stripe_serves_it_there(stack: Stack)
         and e["after"]["accounts_api"] == "v2"
         for e in audit
     )
+    # What is left to move is one filter away.
+    staying = await create(stack, "v1")
+    left = (
+        await stack.client.get(
+            "/v1/accounts", params={"accounts_api": "v1", "limit": 100}, headers=stack.headers
+        )
+    ).json()["data"]
+    assert staying["id"] in {a["id"] for a in left}
+    assert all(a["accounts_api"] == "v1" for a in left)
+    assert seller["id"] not in {a["id"] for a in left}
+    on_v2 = (
+        await stack.client.get(
+            "/v1/accounts", params={"accounts_api": "v2", "limit": 100}, headers=stack.headers
+        )
+    ).json()["data"]
+    assert seller["id"] in {a["id"] for a in on_v2}
 
 
 async def test_an_import_on_v2_takes_the_sellers_and_leaves_customer_accounts(
