@@ -25,11 +25,13 @@ import stripe
 
 from platform_service.app import create_app
 from platform_service.auth.keys import create_key
+from platform_service.db.migrate import upgrade
 from platform_service.runtime import Runtime
 from platform_service.sandbox.server import SandboxConfig, SandboxServer
 from platform_service.sandbox.webhooks import sign
 from tests.fixtures.app import make_settings, serve_app
 from tests.fixtures.sandbox import client_for
+from tests.fixtures.services import fresh_database
 from tests.integration.test_accounts import drive, new_account, sandbox_requests
 from tests.integration.test_portal_settings import catalogue, log_position, opts
 from tests.integration.test_portal_truth import portal_shows
@@ -57,12 +59,22 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-async def stack(pg_url: str, migrated: str) -> AsyncIterator[Stack]:
+async def own_database() -> AsyncIterator[str]:
+    """A database of this module's own: its sandbox is another Stripe platform, whose
+    platform-level rows (portal configurations on the platform) must not meet the
+    session sandbox's."""
+    async with fresh_database("ps_v1v2") as url:
+        await upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def stack(own_database: str) -> AsyncIterator[Stack]:
     # Limits off: the bulk journey creates a thousand accounts per API, and Stripe's
     # pacing is what tests/integration/test_bulk.py and the benches measure.
     with SandboxServer(SandboxConfig(limits=False)) as sandbox:
         settings = make_settings(
-            database_url=pg_url,
+            database_url=own_database,
             stripe_api_base=sandbox.url,
             stripe_secret_key=sandbox.secret_key,
             rate_limit_ops_per_s=2000.0,
@@ -396,11 +408,11 @@ async def _processed(
 
 @contextlib.asynccontextmanager
 async def deployment_on(
-    stack: Stack, pg_url: str, accounts_api: str
+    stack: Stack, database_url: str, accounts_api: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Another service on the same database and sandbox, with STRIPE_ACCOUNTS_API set."""
     settings = make_settings(
-        database_url=pg_url,
+        database_url=database_url,
         stripe_api_base=stack.sandbox.url,
         stripe_secret_key=stack.sandbox.secret_key,
         rate_limit_ops_per_s=2000.0,
@@ -419,9 +431,9 @@ async def deployment_on(
 
 
 async def test_the_deployments_accounts_api_is_the_default_and_one_seller_can_differ(
-    stack: Stack, pg_url: str
+    stack: Stack, own_database: str
 ) -> None:
-    async with deployment_on(stack, pg_url, "v2") as v2_deployment:
+    async with deployment_on(stack, own_database, "v2") as v2_deployment:
         resp = await v2_deployment.post("/v1/accounts", json=new_account())
         assert resp.status_code == 201, resp.text
         assert resp.json()["accounts_api"] == "v2"
