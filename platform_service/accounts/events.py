@@ -15,6 +15,7 @@ from platform_service.accounts import service, stripe_api
 from platform_service.accounts.charge_models import ChargeModel
 from platform_service.accounts.models import ConnectedAccount
 from platform_service.jobs.context import JobContext
+from platform_service.stripe.errors import StripeErrorKind, StripeGatewayError
 
 
 def _account_id(event: dict[str, Any]) -> str | None:
@@ -96,23 +97,42 @@ async def on_v2_account_event(
     or recipient configuration); customer Accounts are not sellers.
     """
     gateway = ctx["gateway"]
-    full = await gateway.retrieve_event_v2(str(event["id"]), stripe_context=event.get("context"))
-    related = full.get("related_object") or {}
-    if related.get("type") != "v2.core.account" or full.get("context"):
-        return  # not about one of the platform's own accounts
-    account_id = str(related["id"])
     actor = f"stripe:{event.get('id')}"
+    try:
+        full = await gateway.retrieve_event_v2(
+            str(event["id"]), stripe_context=event.get("context")
+        )
+    except StripeGatewayError as exc:
+        if exc.kind is not StripeErrorKind.RESOURCE_MISSING:
+            raise
+        # Stripe keeps v2 events 30 days: a later replay has the notification only
+        # (verified when it was delivered), which still names the account.
+        full = event
+    if full.get("context"):
+        return  # inside a connected account (its customer Accounts): not a seller
+    account_id = _v2_account_id(full)
+    if account_id is None:
+        return
     known = await session.scalar(
         select(ConnectedAccount.id).where(ConnectedAccount.id == account_id)
     )
     if known is not None:
         await service.sync_account(session, gateway, account_id, actor=actor)
         return
-    if str(full.get("type")).startswith("v2.core.account_link."):
-        return
-    data = await gateway.retrieve_account_v2(account_id)
+    try:
+        data = await gateway.retrieve_account_v2(account_id)
+    except StripeGatewayError as exc:
+        if exc.kind in service.LOST_ACCESS:
+            return  # gone, or not the platform's to read: nothing to import
+        raise
     configurations = data.get("applied_configurations") or []
     if data.get("closed") or not {"merchant", "recipient"} & set(configurations):
+        return
+    if full.get("type") == "v2.core.account.created" and (data.get("metadata") or {}).get(
+        service.EXTERNAL_REF_KEY
+    ):
+        # The service created it: the creating request inserts its row (and answers
+        # 201); importing it here too could beat that request's commit.
         return
     await service.upsert_from_stripe(
         session,
@@ -121,3 +141,14 @@ async def on_v2_account_event(
         actor=actor,
         api="v2",
     )
+
+
+def _v2_account_id(event: dict[str, Any]) -> str | None:
+    """The account a v2 event is about: its related object, or, for a returned account
+    link (which has none), `data.account_id`."""
+    if str(event.get("type")).startswith("v2.core.account_link."):
+        value = (event.get("data") or {}).get("account_id")
+    else:
+        related = event.get("related_object") or {}
+        value = related.get("id") if related.get("type") == "v2.core.account" else None
+    return str(value) if value else None

@@ -315,10 +315,17 @@ async def update_account(
         )
         row.accounts_api = patch.accounts_api
     if stripe_params:
-        digest = hashlib.sha256(msgspec.json.encode(stripe_params, order="sorted")).hexdigest()[:16]
+        # The key covers the API, what the write replaces and what it writes: a retry
+        # of this change reuses it, while a later change back to an earlier value (or
+        # the same change on the other API) is a new request, not a stored replay.
+        api = api_of(row)
+        replaced = {"email": row.email, "name": row.business_name, "model": row.charge_model}
+        digest = hashlib.sha256(
+            msgspec.json.encode([api, replaced, stripe_params], order="sorted")
+        ).hexdigest()[:16]
         updated = await stripe_api.update(
             gateway,
-            api_of(row),
+            api,
             account_id,
             stripe_params,  # type: ignore[arg-type]
             idempotency_key=idempotency_key("accounts.update", account_id, digest),

@@ -139,9 +139,9 @@ def v1_shape(account: JSON) -> JSON:
     merchant_caps = merchant.get("capabilities") or {}
     card = merchant_caps.get("card_payments") or {}
     payouts = (merchant_caps.get("stripe_balance") or {}).get("payouts") or {}
-    transfers = ((recipient.get("capabilities") or {}).get("stripe_balance") or {}).get(
-        "stripe_transfers"
-    ) or {}
+    recipient_balance = (recipient.get("capabilities") or {}).get("stripe_balance") or {}
+    transfers = recipient_balance.get("stripe_transfers") or {}
+    recipient_payouts = recipient_balance.get("payouts") or {}
     identity = account.get("identity") or {}
     tos = ((identity.get("attestations") or {}).get("terms_of_service") or {}).get("account") or {}
     responsibilities = (account.get("defaults") or {}).get("responsibilities") or {}
@@ -165,10 +165,11 @@ def v1_shape(account: JSON) -> JSON:
         },
         "capabilities": capabilities,
         "charges_enabled": card.get("status") == "active",
-        "payouts_enabled": payouts.get("status") == "active",
-        # v2 has no details_submitted: accepting the terms of service is how
-        # Stripe's onboarding ends, and v2 records when the seller did.
-        "details_submitted": bool(tos.get("date")),
+        "payouts_enabled": "active" in (payouts.get("status"), recipient_payouts.get("status")),
+        # v2 has no details_submitted: accepting the terms of service is how Stripe's
+        # onboarding ends, and v2 records when the seller did (where the platform may
+        # see it); card payments are never enabled before the details are submitted.
+        "details_submitted": bool(tos.get("date")) or card.get("status") == "active",
         "requirements": _requirements(account.get("requirements") or {}, card),
         "settings": {"branding": _branding(merchant.get("branding") or {})},
         "metadata": dict(account.get("metadata") or {}),
@@ -216,7 +217,9 @@ def _disabled_reason(card: Mapping[str, Any]) -> str | None:
     codes = [str(d.get("code")) for d in card.get("status_details") or []]
     if status == "rejected":
         code = next((c for c in codes if c.startswith("rejected_")), "rejected_other")
-        return "rejected." + code.removeprefix("rejected_").removeprefix("platform_")
+        # v1 spells them rejected.fraud, rejected.terms_of_service, …; the platform's own
+        # rejections keep their `platform_` so the reason says who rejected.
+        return "rejected." + code.removeprefix("rejected_")
     if "requirements_pending_verification" in codes or status == "pending":
         return "requirements.pending_verification"
     if "requirements_past_due" in codes:

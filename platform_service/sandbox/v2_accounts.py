@@ -117,6 +117,11 @@ def request_reason(state: SandboxState) -> dict[str, Any] | None:
     return {"type": "request", "request": {"id": request_id, "idempotency_key": key}}
 
 
+# As in the SDK's event classes: a returned account link names its account in
+# `data.account_id`, and has no related object to fetch.
+EVENTS_WITHOUT_RELATED_OBJECT = frozenset({"v2.core.account_link.returned"})
+
+
 def emit(
     state: SandboxState,
     event_type: str,
@@ -138,12 +143,13 @@ def emit(
         "context": context_of(state, record),
         "livemode": False,
         "reason": request_reason(state) if reason is True else reason,
-        "related_object": {
+    }
+    if event_type not in EVENTS_WITHOUT_RELATED_OBJECT:
+        event["related_object"] = {
             "id": record["id"],
             "type": "v2.core.account",
             "url": f"/v2/core/accounts/{record['id']}",
-        },
-    }
+        }
     if changes is not None:
         event["changes"] = changes
     if data is not None:

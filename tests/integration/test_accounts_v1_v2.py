@@ -192,11 +192,28 @@ async def test_onboarding_to_active_by_stripes_events_alone(stack: Stack, api: s
     drive(stack.sandbox, account["id"], "requirements_due")
     due = await wait_for(stack, account["id"], "action_required")
     assert due["onboarding"]["due_fields"] == ["individual.verification.document"]
-    drive(stack.sandbox, account["id"], "complete")
+    # The seller finishes on Stripe's hosted page (the link made above) and comes back.
+    async with httpx.AsyncClient(timeout=10) as browser:
+        back = await browser.post(link.json()["url"], data={"outcome": "complete"})
+    assert back.is_redirect and back.headers["location"] == "https://platform.example/sellers/back"
     active = await wait_for(stack, account["id"], "active")
     assert active["charges_enabled"] and active["payouts_enabled"]
     assert active["details_submitted"] is True
     assert_on_api(account_calls(stack, since, account["id"]), api)
+    if api == "v2":
+        # A returned link names its account in the event's data only: read, and handled.
+        returned: list[dict[str, Any]] = []
+        for _ in range(200):
+            resp = await stack.client.get(
+                "/v1/webhook-events",
+                params={"type": "v2.core.account_link.returned", "limit": 100},
+                headers=stack.headers,
+            )
+            returned = [e for e in resp.json()["data"] if e["status"] == "processed"]
+            if returned:
+                break
+            await asyncio.sleep(0.05)
+        assert returned, "v2.core.account_link.returned was not processed"
 
 
 @APIS

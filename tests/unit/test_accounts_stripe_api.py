@@ -296,3 +296,43 @@ def test_v2_requirements_read_as_v1_lists() -> None:
 def test_a_closed_v2_account_reads_as_gone() -> None:
     assert v1_shape({"id": "acct_1", "closed": True})["closed"] is True
     assert v1_shape({"id": "acct_1"})["closed"] is False
+
+
+def test_an_account_taking_card_payments_has_submitted_its_details() -> None:
+    # Where the platform can't see the terms-of-service attestation (a Standard account).
+    shaped = v1_shape(v2_account(card="active", submitted=False))
+    assert shaped["details_submitted"] is True
+    assert derive_state(shaped).status is OnboardingStatus.ACTIVE
+
+
+def test_payouts_count_on_the_recipient_configuration_too() -> None:
+    account = {
+        "id": "acct_1",
+        "configuration": {
+            "recipient": {
+                "capabilities": {
+                    "stripe_balance": {
+                        "payouts": {"status": "active"},
+                        "stripe_transfers": {"status": "active"},
+                    }
+                }
+            }
+        },
+    }
+    shaped = v1_shape(account)
+    assert shaped["payouts_enabled"] is True
+    assert shaped["capabilities"] == {"transfers": "active"}
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("rejected_fraud", "rejected.fraud"),
+        ("rejected_terms_of_service", "rejected.terms_of_service"),
+        ("rejected_platform_fraud", "rejected.platform_fraud"),
+    ],
+)
+def test_a_rejection_says_who_rejected(code: str, reason: str) -> None:
+    shaped = v1_shape(v2_account(card="rejected", details=[code]))
+    assert shaped["requirements"]["disabled_reason"] == reason
+    assert derive_state(shaped).status is OnboardingStatus.REJECTED

@@ -56,7 +56,7 @@ def list_events(ctx: Ctx, params: Params, _: dict[str, str]) -> dict[str, Any]:
         created = parse_iso(event["created"])
         return (
             event["context"] == q["context"]
-            and (not q["object_id"] or event["related_object"]["id"] == q["object_id"])
+            and (not q["object_id"] or _object_id(event) == q["object_id"])
             and (not q["types"] or event["type"] in q["types"])
             and all(_COMPARE[op](created, bound) for op, bound in q["created"].items())
         )
@@ -118,3 +118,12 @@ def link_returned(state: Any, link: dict[str, Any]) -> None:
         return
     data = {"account_id": record["id"], **link["v2"]}
     v2_accounts.emit(state, "v2.core.account_link.returned", record, reason=None, data=data)
+
+
+def _object_id(event: dict[str, Any]) -> str | None:
+    """The primary object of an event: its related object, or the account a returned
+    link names (`object_id` filters on it)."""
+    related = event.get("related_object")
+    if related is not None:
+        return str(related["id"])
+    return (event.get("data") or {}).get("account_id")
