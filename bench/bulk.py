@@ -13,6 +13,10 @@ sequential loop of `stripe` SDK account updates against the same sandbox, and
 prints the ratio.
 
     .venv/bin/python bench/bulk.py --rate 25 --latency-ms 50 --accounts 5000 --workers 2
+
+`--accounts-api v2` runs the same job over Accounts v2 accounts (created with
+`POST /v2/core/accounts`, imported through the v2 list, branded through
+`configuration.merchant.branding`; the baseline updates them with the v2 SDK).
 """
 
 from __future__ import annotations
@@ -86,7 +90,25 @@ def sandbox_faults(url: str, **body: Any) -> None:
     httpx.post(f"{url}/_sandbox/faults", json=body, timeout=30).raise_for_status()
 
 
-async def create_accounts(url: str, key: str, n: int) -> list[str]:
+def _v1_account(i: int) -> dict[str, Any]:
+    return {
+        "country": "US",
+        "email": f"bench{i}@example.com",
+        "business_profile[name]": f"Bench {i}",
+    }
+
+
+def _v2_account(i: int) -> dict[str, Any]:
+    return {
+        "contact_email": f"bench{i}@example.com",
+        "display_name": f"Bench {i}",
+        "identity": {"country": "us"},
+        "dashboard": "express",
+        "configuration": {"merchant": {"capabilities": {"card_payments": {"requested": True}}}},
+    }
+
+
+async def create_accounts(url: str, key: str, n: int, api: str = "v1") -> list[str]:
     """N express accounts on the sandbox, 32 requests at a time (while limits are off)."""
     ids: list[str] = []
     gate = asyncio.Semaphore(32)
@@ -96,14 +118,10 @@ async def create_accounts(url: str, key: str, n: int) -> list[str]:
 
         async def one(i: int) -> None:
             async with gate:
-                resp = await client.post(
-                    "/v1/accounts",
-                    data={
-                        "country": "US",
-                        "email": f"bench{i}@example.com",
-                        "business_profile[name]": f"Bench {i}",
-                    },
-                )
+                if api == "v2":
+                    resp = await client.post("/v2/core/accounts", json=_v2_account(i))
+                else:
+                    resp = await client.post("/v1/accounts", data=_v1_account(i))
                 resp.raise_for_status()
                 ids.append(resp.json()["id"])
 
@@ -111,7 +129,7 @@ async def create_accounts(url: str, key: str, n: int) -> list[str]:
     return ids
 
 
-def baseline(sandbox: StandaloneSandbox, account_ids: list[str]) -> float:
+def baseline(sandbox: StandaloneSandbox, account_ids: list[str], api: str = "v1") -> float:
     """What a platform writes today: one SDK call after another."""
     client = stripe.StripeClient(
         sandbox.secret_key,
@@ -121,9 +139,15 @@ def baseline(sandbox: StandaloneSandbox, account_ids: list[str]) -> float:
     )
     started = time.perf_counter()
     for account_id in account_ids:
-        client.v1.accounts.update(
-            account_id, {"settings": {"branding": {"primary_color": "#BA5E11"}}}
-        )
+        if api == "v2":
+            client.v2.core.accounts.update(
+                account_id,
+                {"configuration": {"merchant": {"branding": {"primary_color": "#BA5E11"}}}},
+            )
+        else:
+            client.v1.accounts.update(
+                account_id, {"settings": {"branding": {"primary_color": "#BA5E11"}}}
+            )
     return len(account_ids) / (time.perf_counter() - started)
 
 
@@ -144,6 +168,9 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (W)")
     parser.add_argument(
         "--baseline-accounts", type=int, default=300, help="accounts in the sequential baseline"
+    )
+    parser.add_argument(
+        "--accounts-api", choices=("v1", "v2"), default="v1", help="Stripe's Accounts API"
     )
     args = parser.parse_args()
 
@@ -166,7 +193,10 @@ async def main() -> None:
         # a second would take longer than the job itself.
         sandbox_faults(sandbox.url, limits=False)
         ids = await create_accounts(
-            sandbox.url, sandbox.secret_key, args.accounts + args.baseline_accounts
+            sandbox.url,
+            sandbox.secret_key,
+            args.accounts + args.baseline_accounts,
+            args.accounts_api,
         )
         job_ids, baseline_ids = ids[: args.accounts], ids[args.accounts :]
 
@@ -182,7 +212,9 @@ async def main() -> None:
             load_settings({}, **{**common, "rate_limit_ops_per_s": 5000.0}), role="cli"
         )
         async with setup.session() as session, session.begin():
-            run = AccountImport(charge_model="direct", actor="bench")
+            run = AccountImport(
+                charge_model="direct", actor="bench", accounts_api=args.accounts_api
+            )
             session.add(run)
         await account_jobs.import_accounts({**setup.job_context(), "job_try": 1}, run.id)
         await setup.aclose()
@@ -190,7 +222,7 @@ async def main() -> None:
         # Back to the limits the sandbox started with (Stripe's), R as the global one.
         sandbox_faults(sandbox.url, restore=True, rate_limit=args.rate, latency_ms=args.latency_ms)
         print(f"baseline: {len(baseline_ids)} sequential SDK updates…", file=sys.stderr)
-        base_rate = baseline(sandbox, baseline_ids)
+        base_rate = baseline(sandbox, baseline_ids, args.accounts_api)
         mark = len(httpx.get(f"{sandbox.url}/_sandbox/requests", timeout=60).json())
 
         api = Runtime.build(load_settings({}, **common, redis_url=REDIS_URL), role="api")
@@ -302,7 +334,10 @@ async def main() -> None:
             and ok[0] <= r["t"] <= ok[-1]
             and not (r["method"] == "POST" and job_id in (r.get("idempotency_key") or ""))
         ]
-        print(f"R={args.rate:g} ops/s, L={args.latency_ms} ms, N={args.accounts}, W={args.workers}")
+        print(
+            f"R={args.rate:g} ops/s, L={args.latency_ms} ms, N={args.accounts}, "
+            f"W={args.workers}, Accounts {args.accounts_api}"
+        )
         print(f"throughput:          {throughput:.1f} ops/s over {span:.1f} s")
         # The job writes through one endpoint: Stripe's per-endpoint limit binds below R.
         limit = min(args.rate, STRIPE_ENDPOINT_RATE)
