@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import Any
 
-from platform_service.sandbox.errors import resource_missing
+from platform_service.sandbox.errors import invalid_request, resource_missing
 from platform_service.sandbox.state import SandboxState, new_id
 from platform_service.sandbox.v2_view import SECTIONS, iso, view
 
@@ -105,6 +105,27 @@ def customer_account(state: SandboxState, account_id: str, scope: str) -> dict[s
     ):
         return None
     return record
+
+
+def require_customer(state: SandboxState, scope: str, params: dict[str, Any]) -> tuple[Any, Any]:
+    """`(customer, customer_account)` of a request that names exactly one, existing in
+    `scope`: a Customer, or a customer-configured Account (Stripe's 400 / 404 otherwise)."""
+    customer = params.get("customer")
+    account = params.get("customer_account")
+    if bool(customer) == bool(account):
+        raise invalid_request(
+            "Pass exactly one of customer (a Customer) or customer_account (an Account "
+            "configured as a customer).",
+            param="customer",
+            code="parameter_missing" if not customer else "parameter_invalid",
+        )
+    if customer:
+        if state.scope_for(scope).get("customers", customer) is None:
+            raise resource_missing("customer", customer, param="customer")
+    elif customer_account(state, str(account), scope) is None:
+        # Only a customer-configured Account of the scope the request acts in.
+        raise resource_missing("account", str(account), param="customer_account")
+    return customer, account
 
 
 # -- thin events -----------------------------------------------------------------------

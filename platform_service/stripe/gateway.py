@@ -172,72 +172,67 @@ V2_ACCOUNT_INCLUDE: tuple[V2Include, ...] = (
 _PAGE_LIMIT = 100
 
 
-def _event_envelope(payload: bytes) -> JSON:
-    """The decoded snapshot event, or `invalid_payload` naming what is wrong with it."""
+def _invalid(why: str) -> StripeGatewayError:
+    return signature_error(f"invalid webhook payload: {why}", code="invalid_payload")
 
-    def invalid(why: str) -> StripeGatewayError:
-        return signature_error(f"invalid webhook payload: {why}", code="invalid_payload")
 
+# The two bodies Stripe delivers, by their `object`, as a refusal names them.
+_PAYLOADS = {"event": "snapshot event", "v2.core.event": "thin (v2) event notification"}
+
+
+def _envelope(payload: bytes, kind: Literal["event", "v2.core.event"]) -> JSON:
+    """The decoded body, checked for what snapshot events and thin notifications share:
+    a JSON object of `kind` with a non-empty string `id` and `type`."""
     if b"\\u0000" in payload:
         # PostgreSQL's jsonb cannot store NUL; Stripe never sends one.
-        raise invalid("contains a NUL character")
+        raise _invalid("contains a NUL character")
     try:
         event = msgspec.json.decode(payload)
     except msgspec.DecodeError as exc:
-        raise invalid(str(exc)) from exc
+        raise _invalid(str(exc)) from exc
     if not isinstance(event, dict):
-        raise invalid("not a JSON object")
-    if event.get("object") == "v2.core.event":
-        raise invalid("a thin (v2) event notification; this endpoint takes snapshot events")
-    if event.get("object") != "event":
-        raise invalid('"object" is not "event"')
+        raise _invalid("not a JSON object")
+    if event.get("object") != kind:
+        other = _PAYLOADS.get(str(event.get("object")))
+        if other is not None:
+            raise _invalid(f"a {other}; this endpoint takes a {_PAYLOADS[kind]}")
+        raise _invalid(f'"object" is not "{kind}"')
     for key in ("id", "type"):
         if not isinstance(event.get(key), str) or not event[key]:
-            raise invalid(f'"{key}" must be a non-empty string')
+            raise _invalid(f'"{key}" must be a non-empty string')
+    return event
+
+
+def _event_envelope(payload: bytes) -> JSON:
+    """The decoded snapshot event, or `invalid_payload` naming what is wrong with it."""
+    event = _envelope(payload, "event")
     created = event.get("created")
     if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created < 2**41:
-        raise invalid('"created" must be a Unix timestamp')
+        raise _invalid('"created" must be a Unix timestamp')
     if event.get("account") is not None and not isinstance(event["account"], str):
-        raise invalid('"account" must be a string')
+        raise _invalid('"account" must be a string')
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
-        raise invalid('"data.object" must be an object')
+        raise _invalid('"data.object" must be an object')
     return event
 
 
 def _thin_envelope(payload: bytes) -> JSON:
     """The decoded thin event notification, or `invalid_payload` naming what is wrong."""
-
-    def invalid(why: str) -> StripeGatewayError:
-        return signature_error(f"invalid event notification: {why}", code="invalid_payload")
-
-    if b"\\u0000" in payload:
-        raise invalid("contains a NUL character")
+    event = _envelope(payload, "v2.core.event")
+    created = event.get("created")
     try:
-        event = msgspec.json.decode(payload)
-    except msgspec.DecodeError as exc:
-        raise invalid(str(exc)) from exc
-    if not isinstance(event, dict):
-        raise invalid("not a JSON object")
-    if event.get("object") == "event":
-        raise invalid("a snapshot (v1) event; this endpoint takes thin event notifications")
-    if event.get("object") != "v2.core.event":
-        raise invalid('"object" is not "v2.core.event"')
-    for key in ("id", "type", "created"):
-        if not isinstance(event.get(key), str) or not event[key]:
-            raise invalid(f'"{key}" must be a non-empty string')
-    try:
-        datetime.fromisoformat(event["created"])
+        datetime.fromisoformat(created if isinstance(created, str) else "")
     except ValueError as exc:
-        raise invalid('"created" must be an ISO 8601 timestamp') from exc
+        raise _invalid('"created" must be an ISO 8601 timestamp') from exc
     if event.get("context") is not None and not isinstance(event["context"], str):
-        raise invalid('"context" must be a string')
+        raise _invalid('"context" must be a string')
     related = event.get("related_object")
     if related is not None and (
         not isinstance(related, dict)
         or not all(isinstance(related.get(k), str) for k in ("id", "type", "url"))
     ):
-        raise invalid('"related_object" must have string "id", "type" and "url"')
+        raise _invalid('"related_object" must have string "id", "type" and "url"')
     return event
 
 

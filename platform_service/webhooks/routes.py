@@ -19,6 +19,7 @@ from platform_service.auth.guard import admin_only
 from platform_service.deps import (
     AfterCommitDep,
     DbSession,
+    WebhookIngress,
     WebhookIngressDep,
 )
 from platform_service.openapi import (
@@ -98,12 +99,7 @@ class StripeWebhookController(Controller):
         webhook_ingress: WebhookIngressDep,
         stripe_signature: SignatureHeader = None,
     ) -> WebhookAck:
-        # The signature covers the exact bytes Stripe sent: never a re-serialised body.
-        ingress = webhook_ingress
-        recorded = await service.receive(
-            ingress, body, stripe_signature, ingress.secrets.platform, EventSource.PLATFORM
-        )
-        return _ack(recorded)
+        return await _receive(webhook_ingress, body, stripe_signature, EventSource.PLATFORM)
 
     @post(
         "/connect",
@@ -120,11 +116,7 @@ class StripeWebhookController(Controller):
         webhook_ingress: WebhookIngressDep,
         stripe_signature: SignatureHeader = None,
     ) -> WebhookAck:
-        ingress = webhook_ingress
-        recorded = await service.receive(
-            ingress, body, stripe_signature, ingress.secrets.connect, EventSource.CONNECT
-        )
-        return _ack(recorded)
+        return await _receive(webhook_ingress, body, stripe_signature, EventSource.CONNECT)
 
     @post(
         "/thin",
@@ -144,14 +136,14 @@ class StripeWebhookController(Controller):
         webhook_ingress: WebhookIngressDep,
         stripe_signature: SignatureHeader = None,
     ) -> WebhookAck:
-        ingress = webhook_ingress
-        recorded = await service.receive(
-            ingress, body, stripe_signature, ingress.secrets.thin, EventSource.THIN
-        )
-        return _ack(recorded)
+        return await _receive(webhook_ingress, body, stripe_signature, EventSource.THIN)
 
 
-def _ack(recorded: service.Recorded) -> WebhookAck:
+async def _receive(
+    ingress: WebhookIngress, body: bytes, signature: str | None, source: EventSource
+) -> WebhookAck:
+    # The signature covers the exact bytes Stripe sent: never a re-serialised body.
+    recorded = await service.receive(ingress, body, signature, source)
     return WebhookAck(received=True, status=recorded.status, duplicate=recorded.duplicate)
 
 

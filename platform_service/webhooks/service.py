@@ -271,14 +271,16 @@ async def record(
 
 
 async def receive(
-    ingress: WebhookIngress,
-    payload: bytes,
-    sig_header: str | None,
-    secrets: Sequence[str],
-    source: EventSource,
+    ingress: WebhookIngress, payload: bytes, sig_header: str | None, source: EventSource
 ) -> Recorded:
-    """Verify and store one webhook delivery (a thin notification for `EventSource.THIN`),
-    committed (with concurrent ones) before it returns; its job is queued by then."""
+    """Verify one delivery to the endpoint of `source` against that endpoint's secrets (a
+    thin notification for `EventSource.THIN`) and store it, committed (with concurrent
+    ones) before it returns; its job is queued by then."""
+    secrets = {
+        EventSource.PLATFORM: ingress.secrets.platform,
+        EventSource.CONNECT: ingress.secrets.connect,
+        EventSource.THIN: ingress.secrets.thin,
+    }[source]
     thin = source is EventSource.THIN
     event = verify(ingress.gateway, payload, sig_header, secrets, thin=thin)
     values = event_values(event, source=source, live_mode=ingress.live_mode)

@@ -198,28 +198,26 @@ def v2_account(
     }
 
 
+# A new account: nothing submitted, everything past due, card payments restricted.
+FRESH = v2_account(
+    card="restricted",
+    details=["requirements_past_due"],
+    entries=[entry("business_type", "past_due")],
+    submitted=False,
+    payouts="restricted",
+)
+
+
 @pytest.mark.parametrize(
     ("account", "started", "status"),
     [
         (
-            v2_account(
-                card="restricted",
-                details=["requirements_past_due"],
-                entries=[entry("business_type", "past_due")],
-                submitted=False,
-                payouts="restricted",
-            ),
+            FRESH,
             False,
             OnboardingStatus.NOT_STARTED,
         ),
         (
-            v2_account(
-                card="restricted",
-                details=["requirements_past_due"],
-                entries=[entry("business_type", "past_due")],
-                submitted=False,
-                payouts="restricted",
-            ),
+            FRESH,
             True,
             OnboardingStatus.IN_PROGRESS,
         ),

@@ -287,20 +287,9 @@ def retrieve_promotion_code(ctx: Ctx, params: Params, args: dict[str, str]) -> d
 
 @route("POST", "/v1/subscriptions", SubscriptionCreateParams)
 def create_subscription(ctx: Ctx, params: Params, _: dict[str, str]) -> dict[str, Any]:
-    customer_id = params.get("customer")
-    customer_account = params.get("customer_account")
-    if bool(customer_id) == bool(customer_account):
-        raise invalid_request(
-            "Pass exactly one of customer or customer_account.",
-            param="customer",
-            code="parameter_missing" if not customer_id else "parameter_invalid",
-        )
-    if customer_id:
-        ctx.require("customers", customer_id, "customer", param="customer")
-    elif (
-        v2_accounts.customer_account(ctx.state, str(customer_account), ctx.scope.account_id) is None
-    ):
-        raise resource_missing("account", str(customer_account), param="customer_account")
+    customer_id, customer_account = v2_accounts.require_customer(
+        ctx.state, ctx.scope.account_id, params
+    )
     items = params.get("items") or []
     if not items:
         raise invalid_request(

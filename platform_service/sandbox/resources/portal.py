@@ -340,22 +340,9 @@ def _check_confirm(body: dict[str, Any], features: dict[str, Any]) -> None:
 
 @route("POST", "/v1/billing_portal/sessions", SessionCreateParams)
 def create_session(ctx: Ctx, params: Params, _: dict[str, str]) -> dict[str, Any]:
-    customer = params.get("customer")
-    customer_account = params.get("customer_account")
-    if bool(customer) == bool(customer_account):
-        raise invalid_request(
-            "Pass exactly one of customer (a Customer) or customer_account (an Account "
-            "configured as a customer).",
-            param="customer",
-            code="parameter_missing" if not customer else "parameter_invalid",
-        )
-    if customer:
-        ctx.require("customers", customer, "customer", param="customer")
-    elif (
-        v2_accounts.customer_account(ctx.state, str(customer_account), ctx.scope.account_id) is None
-    ):
-        # Only a customer-configured Account of the scope the request acts in.
-        raise resource_missing("account", str(customer_account), param="customer_account")
+    customer, customer_account = v2_accounts.require_customer(
+        ctx.state, ctx.scope.account_id, params
+    )
     on_behalf_of = params.get("on_behalf_of")
     if on_behalf_of and (not ctx.on_platform or not ctx.state.is_connected(on_behalf_of)):
         raise invalid_request(
